@@ -1,0 +1,202 @@
+# SPDX-License-Identifier: BSD-2-Clause
+# Makefile - trackerd, trackerctl and their tests (GNU make, non-recursive)
+#
+# Knobs (command line or an ignored config.mk):
+#   WERROR=1                 warnings are errors (CI)
+#   SAN=address,undefined    sanitized build, objects in build-san/ unless O= is given
+#   O=DIR                    object and binary directory (default build/)
+#   V=1                      show full commands
+#   PREFIX DESTDIR SBINDIR BINDIR MANDIR UNITDIR   install layout
+#   NODEPS=1                 do not run the package check before run/check
+-include config.mk
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+PKG_CONFIG ?= pkg-config
+UNITDIR    ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /usr/lib/systemd/system)
+ifneq ($(SAN),)
+O          ?= build-san
+else
+O          ?= build
+endif
+
+VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+PKGS       := liburing libsystemd liblz4
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wundef -Wvla -Wpointer-arith -Wcast-align -Wnull-dereference \
+	-Wno-missing-field-initializers
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+
+T_LDFLAGS := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
+HARDEN    := -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=3 -fstack-protector-strong \
+	-fstack-clash-protection -fcf-protection
+ifneq ($(SAN),)
+HARDEN    := -fsanitize=$(SAN) -fno-sanitize-recover=all -fno-omit-frame-pointer
+T_LDFLAGS += -fsanitize=$(SAN)
+endif
+
+CFLAGS   ?= -O2 -g
+LDFLAGS  ?=
+T_CFLAGS := -std=gnu11 -D_GNU_SOURCE -I. -fPIE -DTRACKERD_VERSION='"$(VERSION)"' \
+	$(WARN) $(HARDEN) $(PKG_CFLAGS)
+Q        := $(if $(V),,@)
+say       = $(if $(V),,@printf '  %-7s %s\n' $(1) $(2);)
+
+# --- sources ---------------------------------------------------------------
+# Every daemon/ and shm/ module except main.c goes into one static archive that
+# trackerd, the tools and the unit tests link; the linker pulls only what each
+# program uses, so a unit test links exactly its module and its dependencies.
+SHM_SRCS    := $(sort $(wildcard shm/*.c))
+DAEMON_SRCS := $(filter-out daemon/main.c,$(sort $(wildcard daemon/*.c)))
+LIB_OBJS    := $(patsubst %.c,$(O)/%.o,$(SHM_SRCS) $(DAEMON_SRCS))
+LIB         := $(O)/libtrackerd.a
+CTL_SRCS    := $(sort $(wildcard ctl/*.c))
+UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
+TOOL_SRCS   := $(sort $(wildcard tests/tools/*.c))
+TOOL_BINS   := $(patsubst tests/tools/%.c,$(O)/tests/%,$(TOOL_SRCS))
+HEADERS     := $(sort $(wildcard daemon/*.h shm/*.h ctl/*.h))
+INTEG_TESTS := $(sort $(wildcard tests/integration/[0-9]*.sh))
+MANPAGES    := $(sort $(wildcard man/*.[1-8]))
+UNITS       := $(sort $(wildcard systemd/*.service systemd/*.socket))
+
+BINS := $(O)/trackerd $(O)/trackerctl
+
+all: $(BINS) $(TOOL_BINS)
+
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(T_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(O)/trackerd: $(O)/daemon/main.o $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(T_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(O)/trackerctl: $(patsubst %.c,$(O)/%.o,$(CTL_SRCS))
+	$(call say,LD,$@)
+	$(Q)$(CC) $(T_LDFLAGS) $(LDFLAGS) -o $@ $^
+
+# Unit tests: one cmocka binary per module.
+$(O)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(call say,CC,$@)
+	$(Q)$(CC) $(T_CFLAGS) $(CMOCKA_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/tests/test_%: $(O)/tests/unit/test_%.o $(LIB)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(T_LDFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm -lpthread
+
+# Test tools and benchmarks (test client, load generator, store benchmark).
+$(O)/tests/%: $(O)/tests/tools/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(T_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm -lpthread
+
+# --- checks ------------------------------------------------------------------
+# Every header compiles on its own.
+$(O)/headers/%.ok: %.h
+	@mkdir -p $(@D)
+	$(call say,HDR,$<)
+	$(Q)echo '#include "$<"' | $(CC) $(T_CFLAGS) $(CPPFLAGS) -x c -fsyntax-only - && touch $@
+
+HEADER_OKS := $(patsubst %.h,$(O)/headers/%.ok,$(HEADERS))
+
+check-headers: $(HEADER_OKS)
+
+# shm/ never includes daemon/; ctl/ includes only ctl/ (and shm/counters.h).
+check-layering:
+	@bad=$$(grep -nE '#include +"daemon/' shm/*.[ch] 2>/dev/null; \
+		grep -nE '#include +"(daemon|shm)/' ctl/*.[ch] 2>/dev/null | grep -v 'shm/counters.h'); \
+	if [ -n "$$bad" ]; then echo "layering violation:"; echo "$$bad"; exit 1; fi; \
+	echo "  LAYER   ok"
+
+lint-man:
+	@test -z "$(MANPAGES)" || { mandoc -Tlint -Wwarning $(MANPAGES) && echo "  MAN     ok ($(words $(MANPAGES)) pages)"; }
+
+# The documentation must not drift from the code: every config key and
+# every trackerctl command appears in its man page.
+check-docs: $(O)/trackerd
+	$(Q)sh tests/check-docs.sh $(O)
+
+check-unit: $(UNIT_BINS)
+	$(Q)sh tests/run-unit.sh $(UNIT_BINS)
+
+check-integration: $(BINS) $(TOOL_BINS)
+	$(Q)O=$(O) sh tests/run-integration.sh $(INTEG_TESTS)
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory check-build
+	$(Q)$(MAKE) --no-print-directory check-headers check-layering lint-man check-docs
+	$(Q)sh tests/summary.sh begin
+	$(Q)$(MAKE) --no-print-directory -k check-unit check-integration; rc=$$?; \
+		sh tests/summary.sh end; exit $$rc
+
+check-build: all $(UNIT_BINS)
+
+format-check:
+	$(Q)clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]') \
+		&& echo "  FORMAT  ok"
+
+format:
+	$(Q)clang-format -i $$(git ls-files '*.c' '*.h')
+
+# --- running -----------------------------------------------------------------
+deps:
+ifneq ($(NODEPS),1)
+	$(Q)sh mk/deps.sh
+endif
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory $(O)/trackerd
+	exec $(O)/trackerd $(RUNARGS)
+
+bench-store: $(O)/tests/bench_store
+	$(O)/tests/bench_store $(BENCHARGS)
+
+# --- install -----------------------------------------------------------------
+install: $(BINS)
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(O)/trackerd $(DESTDIR)$(SBINDIR)/trackerd
+	install -m 0755 $(O)/trackerctl $(DESTDIR)$(BINDIR)/trackerctl
+	install -d -m 0755 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
+	for m in $(MANPAGES); do \
+		s=$${m##*.}; \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' $$m > $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
+		chmod 0644 $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
+	done
+	@if [ -n "$(UNITS)" ]; then \
+		install -d -m 0755 $(DESTDIR)$(UNITDIR); \
+		for u in $(UNITS); do \
+			sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u##*/}; \
+			chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}; \
+		done; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/trackerd $(DESTDIR)$(BINDIR)/trackerctl
+	for m in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
+	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$${u##*/}; done
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all check check-build check-unit check-integration check-headers check-layering \
+	lint-man check-docs format-check format deps run bench-store install uninstall clean
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

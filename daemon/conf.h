@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * daemon/conf.h - configuration: the key table, defaults, file parser.
+ *
+ * A config file is "key = value" lines; '#' starts a comment (whole line or
+ * after whitespace); blank lines are ignored. Every key lives in one table in
+ * conf.c with its type, default, limits, reload behaviour and a one-line
+ * description; --print-config, validation, reload and the man-page check
+ * all read that table, so they cannot drift apart.
+ *
+ * Errors name file, line and key: "FILE:LINE: key 'KEY': REASON". Parsing
+ * works on a copy: a failed load leaves the caller's struct conf untouched.
+ */
+#ifndef TRACKER_DAEMON_CONF_H
+#define TRACKER_DAEMON_CONF_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONF_DEFAULT_PATH "/etc/trackerd/trackerd.conf"
+#define CONF_PATH_MAX 256
+#define CONF_ERR_MAX 512
+/* Exit status for configuration errors (EX_CONFIG from sysexits.h). */
+#define CONF_EXIT_CONFIG 78
+
+enum conf_backend {
+	CONF_BACKEND_AUTO = 0,
+	CONF_BACKEND_IO_URING,
+	CONF_BACKEND_MMSG,
+};
+
+/* How a changed key takes effect on reload. */
+enum conf_reload {
+	CONF_RELOAD_LIVE = 0, /* applied to running processes / new workers */
+	CONF_RELOAD_SOCKETS,  /* needs new sockets: refused on reload */
+	CONF_RELOAD_SEGMENT,  /* needs a new segment: refused on reload */
+};
+
+struct conf {
+	/* network */
+	bool listen4_enabled;
+	struct sockaddr_in listen4;   /* listen_ipv4, default 0.0.0.0:6969 */
+	bool listen6_enabled;
+	struct sockaddr_in6 listen6;  /* listen_ipv6, default [::]:6969 */
+	bool ipv6_only;               /* ipv6_only, default yes */
+	unsigned workers;             /* workers, 0 = one per online CPU */
+	enum conf_backend io_backend; /* io_backend, default auto */
+	unsigned socket_recv_buffer;  /* socket_recv_buffer, bytes, 0 = kernel default */
+	unsigned socket_send_buffer;  /* socket_send_buffer, bytes, 0 = kernel default */
+	unsigned ring_entries;        /* ring_entries: io_uring submission queue size */
+
+	/* files */
+	char control_socket[CONF_PATH_MAX];  /* control_socket */
+	char state_directory[CONF_PATH_MAX]; /* state_directory */
+
+	/* protocol */
+	unsigned announce_interval; /* seconds told to clients */
+	unsigned peer_max_age;      /* seconds a peer lives without announcing */
+	unsigned numwant_default;   /* peers when the client asks for <= 0 */
+	unsigned numwant_max;       /* most peers per reply (also capped by the MTU) */
+	unsigned scrape_max;        /* info-hashes answered per scrape, 1..74 */
+	unsigned connid_max_age;    /* seconds a connection id stays valid */
+
+	/* store capacity (fixed for the life of the segment) */
+	uint64_t max_torrents;
+	uint64_t max_peers;      /* IPv4 peers */
+	uint64_t max_peers_ipv6; /* IPv6 peers */
+
+	/* control process */
+	unsigned cleaning_interval;  /* seconds for one full cleaning pass */
+	unsigned torrent_keep;       /* seconds an empty torrent with completed > 0 is kept */
+	unsigned stats_interval;     /* seconds between summary log lines, 0 = off */
+
+	int log_level; /* LOG_ERR .. LOG_DEBUG */
+};
+
+/* Fill every key with its built-in default. */
+void conf_defaults(struct conf *c);
+
+/*
+ * Parse the file at path over a copy of *c; on success copy back and return
+ * 0. On failure return -EINVAL (or -errno when the file cannot be read),
+ * leave *c untouched and write "FILE:LINE: key 'KEY': REASON" into err.
+ */
+int conf_load_file(struct conf *c, const char *path, char *err, size_t errlen);
+
+/*
+ * Apply one "KEY=VALUE" override (the -o option). Same error rules; the
+ * error names "-o" instead of a file and line.
+ */
+int conf_set_option(struct conf *c, const char *kv, char *err, size_t errlen);
+
+/* Cross-key checks (e.g. at least one listen address, peer_max_age >=
+ * announce_interval). Returns 0 or -EINVAL with err filled. */
+int conf_validate(const struct conf *c, char *err, size_t errlen);
+
+/* Print every key as "key = value  # default: D; description", one a line. */
+void conf_print(const struct conf *c, FILE *f);
+
+/*
+ * Keys whose value differs between a and b and that cannot change on a live
+ * reload (CONF_RELOAD_SOCKETS or _SEGMENT): written comma-separated into
+ * names. Returns how many.
+ */
+int conf_diff_restart_keys(const struct conf *a, const struct conf *b, char *names, size_t len);
+
+/* Parse a log level name ("err", "warning", "notice", "info", "debug"). */
+int conf_parse_log_level(const char *s);
+
+#endif /* TRACKER_DAEMON_CONF_H */

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * shm/segment.h - the shared-memory segment: create, attach, verify.
+ *
+ * One memfd (MFD_CLOEXEC) mapped MAP_SHARED before the workers are forked,
+ * sized once from the configured capacity and never grown. It begins with a
+ * header (magic, layout version, total size, capacity, stripe count, the
+ * connection-id key and the stripe-hash key), followed by the per-worker
+ * counter blocks, the torrent table and the peer arenas. Offsets only, no
+ * pointers, so any process can map it at any address, and the fd can be
+ * handed to systemd's FD store and re-attached by the next trackerd.
+ *
+ * Non-logging: functions return -errno; attach writes a reason for the
+ * caller to log.
+ */
+#ifndef TRACKER_SHM_SEGMENT_H
+#define TRACKER_SHM_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEGMENT_KEY_LEN 16
+/* Counter blocks reserved in every segment (workers, current and draining). */
+#define SEGMENT_WORKER_SLOTS 256
+
+struct counters_block;
+struct torrents;
+struct segment;
+
+struct segment_params {
+	uint64_t max_torrents; /* torrents the table must hold */
+	uint64_t max_peers4;   /* IPv4 peers the arena must hold */
+	uint64_t max_peers6;   /* IPv6 peers the arena must hold */
+};
+
+/* Bytes a segment with these parameters occupies. */
+size_t segment_size_for(const struct segment_params *p);
+
+/*
+ * Create, size, map and format a new segment. connid_key is stored in the
+ * header (shared by all workers and kept across FD-store restarts); the
+ * stripe-hash key is drawn from getrandom(). Returns 0 or -errno.
+ */
+int segment_create(const struct segment_params *p, const uint8_t connid_key[SEGMENT_KEY_LEN],
+		   struct segment **ret_seg);
+
+/*
+ * Map an existing segment fd (inherited from the FD store) and verify its
+ * header: magic, layout version, size of the fd, internal sizes. When
+ * expect is not NULL its capacity must match too. On a mismatch returns
+ * -EPROTO (or -errno) and writes the reason into why. The fd is dup'ed
+ * (CLOEXEC); the caller keeps its own.
+ */
+int segment_attach(int fd, const struct segment_params *expect, struct segment **ret_seg,
+		   char *why, size_t whylen);
+
+/* Unmap and close. */
+void segment_close(struct segment *seg);
+
+int segment_fd(const struct segment *seg);
+size_t segment_size(const struct segment *seg);
+void segment_get_params(const struct segment *seg, struct segment_params *ret);
+const uint8_t *segment_connid_key(const struct segment *seg);
+struct torrents *segment_torrents(struct segment *seg);
+/* Counter block of worker slot i (0 <= i < SEGMENT_WORKER_SLOTS). */
+struct counters_block *segment_counters(struct segment *seg, unsigned i);
+
+#endif /* TRACKER_SHM_SEGMENT_H */

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * shm/torrents.h - lock-striped torrent table and per-torrent peer sets,
+ * kept in the shared segment.
+ *
+ * Workers call torrents_announce() and torrents_scrape(); the control
+ * process calls torrents_clean_stripe() and torrents_iterate_stripe(). Each
+ * call takes at most one stripe lock at a time and never holds it across a
+ * system call. See torrents.c for the layout, the lock protocol and what
+ * happens when a process dies holding a stripe.
+ *
+ * Times are seconds of one monotonic clock (CLOCK_BOOTTIME in the daemon),
+ * passed in by the caller.
+ */
+#ifndef TRACKER_SHM_TORRENTS_H
+#define TRACKER_SHM_TORRENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define TORRENTS_HASH_LEN 20
+/* Event values, identical to BEP 15's (and enum udpt_event). */
+#define TORRENTS_EVENT_NONE 0
+#define TORRENTS_EVENT_COMPLETED 1
+#define TORRENTS_EVENT_STARTED 2
+#define TORRENTS_EVENT_STOPPED 3
+
+struct torrents;
+
+/* A peer as the store identifies it: (source address, announced port). */
+struct torrents_peer {
+	uint8_t addr[16]; /* network order; IPv4 uses the first 4 bytes */
+	uint16_t port;    /* announced port, host order, never 0 */
+	bool ipv6;        /* false for IPv4 and IPv4-mapped sources */
+};
+
+struct torrents_announce {
+	const uint8_t *info_hash; /* 20 bytes */
+	struct torrents_peer peer;
+	uint32_t event;   /* TORRENTS_EVENT_* */
+	bool seeding;     /* left == 0 */
+	unsigned numwant; /* peers wanted, already capped by the caller */
+	uint32_t now;
+};
+
+enum torrents_refusal {
+	TORRENTS_STORED = 0,     /* the peer is stored (or was removed by stopped) */
+	TORRENTS_REFUSED_TABLE,  /* new torrent, table full: not stored */
+	TORRENTS_REFUSED_ARENA,  /* new peer, arena full: not stored */
+};
+
+struct torrents_result {
+	uint32_t seeders;  /* whole swarm, both families, after this announce */
+	uint32_t leechers; /* likewise */
+	unsigned npeers;   /* compact entries written to peers_out */
+	enum torrents_refusal refused;
+};
+
+/*
+ * Record an announce and write up to a->numwant peers of the requester's
+ * family into peers_out as compact entries (6 bytes IPv4 or 18 bytes IPv6:
+ * address then port, network order), chosen uniformly at random without
+ * repeats, never the requester. peers_out must have room for numwant
+ * entries. Stopped removes the peer; completed counts once per peer.
+ * Returns 0, or -errno on a bug-class failure (never for a full table: see
+ * ret->refused). Worker context; takes one stripe lock.
+ */
+int torrents_announce(struct torrents *t, const struct torrents_announce *a, uint8_t *peers_out,
+		      struct torrents_result *ret);
+
+struct torrents_counts {
+	uint32_t seeders;
+	uint32_t completed;
+	uint32_t leechers;
+};
+
+/* Counts for each of n hashes (zeros for unknown ones), in order. */
+void torrents_scrape(struct torrents *t, const uint8_t *hashes, unsigned n,
+		     struct torrents_counts *ret_counts);
+
+struct torrents_clean_result {
+	uint64_t peers4_removed;
+	uint64_t peers6_removed;
+	uint64_t torrents_removed;
+};
+
+/*
+ * Remove peers not seen for more than peer_max_age seconds, then torrents
+ * with no peers (those with completed > 0 only after torrent_keep seconds
+ * without peers). Control-process context; one stripe lock.
+ */
+int torrents_clean_stripe(struct torrents *t, unsigned stripe, uint32_t now, uint32_t peer_max_age,
+			  uint32_t torrent_keep, struct torrents_clean_result *ret);
+
+unsigned torrents_stripe_count(const struct torrents *t);
+
+/* What iteration shows of one torrent; peers are in compact wire form. */
+struct torrents_view {
+	const uint8_t *info_hash;
+	uint32_t seeders;
+	uint32_t leechers;
+	uint32_t completed;
+	uint32_t npeers4;
+	uint32_t npeers6;
+};
+
+/* Called under the stripe lock: must not block or make system calls. */
+typedef int (*torrents_iter_fn)(const struct torrents_view *v, void *arg);
+
+/* Visit every torrent of one stripe under its lock; stops early when fn returns non-zero. */
+int torrents_iterate_stripe(struct torrents *t, unsigned stripe, torrents_iter_fn fn, void *arg);
+
+/* Table-wide gauges (summed over stripes, approximate while workers run). */
+struct torrents_gauges {
+	uint64_t torrents;
+	uint64_t peers4;
+	uint64_t peers6;
+	uint64_t seeders;
+	uint64_t leechers;
+	uint64_t completed;
+	uint64_t lock_recoveries; /* stripes repaired after a holder died */
+	uint64_t lock_contended;  /* lock acquisitions that had to wait */
+	uint64_t arena4_bytes_used;
+	uint64_t arena6_bytes_used;
+};
+void torrents_get_gauges(struct torrents *t, struct torrents_gauges *ret);
+
+/* Full consistency check: counts equal a recount, indexes agree. 0 or -EUCLEAN with why. */
+int torrents_check(struct torrents *t, char *why, size_t whylen);
+
+#endif /* TRACKER_SHM_TORRENTS_H */
