@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * daemon/worker.h - a socket worker: receive, answer, send; nothing else.
+ *
+ * The supervisor forks one worker per CPU and calls worker_run() in the
+ * child. The worker serves the UDP sockets it is given through io_uring
+ * (daemon/uring.c) or recvmmsg/sendmmsg (daemon/mmsgio.c); both backends
+ * hand every datagram to worker_handle(), which is backend-independent and
+ * pure apart from the store and the counters: parse, verify the connection
+ * id, do the table operation, write the reply. No allocation, no system call
+ * and no log line per packet.
+ */
+#ifndef TRACKER_DAEMON_WORKER_H
+#define TRACKER_DAEMON_WORKER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "daemon/conf.h"
+
+#define WORKER_MAX_SOCKETS 4
+
+struct segment;
+struct counters_block;
+struct torrents;
+
+struct worker_params {
+	unsigned slot;          /* counter block index in the segment */
+	int cpu;                /* CPU pinned to (already done by the caller), -1 if none */
+	unsigned generation;    /* reload generation */
+	const struct conf *conf;
+	struct segment *seg;
+	int fds[WORKER_MAX_SOCKETS]; /* UDP sockets to serve (IPv4 and/or IPv6) */
+	unsigned nfds;
+	/* Set (to non-zero) by the caller's signal handler: stop receiving, flush, return. */
+	volatile sig_atomic_t *stop;
+};
+
+/* Per-worker state for worker_handle(); set up by worker_ctx_init(). */
+struct worker_ctx {
+	const struct conf *conf;
+	struct torrents *table;
+	struct counters_block *ctr;
+	const uint8_t *connid_key; /* CONNID_KEY_LEN bytes in the segment header */
+	uint32_t now;              /* seconds, CLOCK_BOOTTIME; refreshed by the loop */
+};
+
+void worker_ctx_init(struct worker_ctx *w, const struct conf *c, struct segment *seg,
+		     unsigned slot);
+
+/*
+ * Answer one datagram from src (AF_INET or AF_INET6, IPv4-mapped sources
+ * are treated as IPv4). Writes the reply into out (cap >= UDPT_REPLY_MAX)
+ * and returns its length, or 0 when nothing is to be sent. Counts
+ * everything in w->ctr.
+ */
+size_t worker_handle(struct worker_ctx *w, const uint8_t *pkt, size_t len,
+		     const struct sockaddr *src, socklen_t srclen, uint8_t *out, size_t cap);
+
+/*
+ * Run the worker loop in the current (child) process until *p->stop.
+ * Chooses the backend from p->conf->io_backend (auto: io_uring, falling
+ * back to mmsg and logging why once). Returns an exit status.
+ */
+int worker_run(const struct worker_params *p);
+
+#endif /* TRACKER_DAEMON_WORKER_H */
