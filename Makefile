@@ -169,6 +169,46 @@ run: deps
 bench-store: $(O)/tests/bench_store
 	$(O)/tests/bench_store $(BENCHARGS)
 
+# --- fuzzing (clang + libFuzzer) -------------------------------------------------
+# Each tests/fuzz/fuzz_NAME.c is linked with the library built for fuzzing and
+# run from its seed corpus tests/fuzz/corpus/NAME/ for FUZZ_SECONDS each.
+# A crash, leak or sanitizer report fails the target; the input that caused it
+# is left in $(FUZZ_O)/ and belongs in the corpus once fixed.
+FUZZ_O       ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(FUZZ_O)/%,$(FUZZ_SRCS))
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+
+fuzz-build:
+	$(Q)$(MAKE) --no-print-directory O=$(FUZZ_O) CC=clang SAN= \
+		HARDEN='$(FUZZ_CFLAGS)' CFLAGS= $(FUZZ_O)/libtrackerd.a
+	$(Q)for f in $(FUZZ_SRCS); do \
+		n=$${f##*/}; n=$${n%.c}; \
+		$(if $(V),,echo "  FUZZLD  $(FUZZ_O)/$$n";) \
+		clang -std=gnu11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined \
+			-fno-sanitize-recover=all $(PKG_CFLAGS) -o $(FUZZ_O)/$$n $$f \
+			$(FUZZ_O)/libtrackerd.a $(PKG_LIBS) -lm -lpthread || exit 1; \
+	done
+
+fuzz: fuzz-build
+	$(Q)rc=0; for f in $(FUZZ_SRCS); do \
+		n=$${f##*/}; n=$${n%.c}; c=tests/fuzz/corpus/$${n#fuzz_}; \
+		w=$(FUZZ_O)/corpus-$${n#fuzz_}; rm -rf $$w; mkdir -p $$w; \
+		echo "  FUZZ    $$n for $(FUZZ_SECONDS)s (seeds: $$c)"; \
+		if ! ( cd $(FUZZ_O) && ./$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-rss_limit_mb=2048 -print_final_stats=1 corpus-$${n#fuzz_} ../$$c \
+			> $$n.log 2>&1 ); then \
+			echo "  FAIL    $$n: see $(FUZZ_O)/$$n.log"; tail -n 40 $(FUZZ_O)/$$n.log; rc=1; \
+		else \
+			grep -E '^stat::number_of_executed_units' $(FUZZ_O)/$$n.log | sed "s/^/  $$n: /"; \
+		fi; \
+	done; exit $$rc
+
+# The whole test suite again, built with AddressSanitizer and UBSan.
+check-san:
+	$(Q)$(MAKE) --no-print-directory SAN=address,undefined O=build-san check
+
 # --- install -----------------------------------------------------------------
 install: $(BINS)
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
@@ -194,9 +234,10 @@ uninstall:
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$${u##*/}; done
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 .PHONY: all check check-build check-unit check-integration check-headers check-layering \
-	lint-man check-docs format-check format deps run bench-store install uninstall clean
+	lint-man check-docs format-check format deps run bench-store install uninstall clean \
+	fuzz fuzz-build check-san
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -22,9 +22,9 @@ static int log_journal;
 static char log_role[32] = "sup";
 
 static const char *const level_names[] = {
-	[LOG_EMERG] = "emerg",   [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",
-	[LOG_ERR] = "error",     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
-	[LOG_INFO] = "info",     [LOG_DEBUG] = "debug",
+	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",	  [LOG_CRIT] = "crit",
+	[LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
 };
 
 /* $JOURNAL_STREAM is "DEV:INODE" of the stream systemd connected to stderr. */
@@ -67,34 +67,51 @@ void log_set_role(const char *role)
 	snprintf(log_role, sizeof(log_role), "%s", role ? role : "");
 }
 
+/* Append to a line buffer; truncates silently, always leaves room for '\n'. */
+struct line {
+	char buf[LOG_LINE_MAX];
+	size_t len;
+};
+
+static void line_vadd(struct line *l, const char *fmt, va_list ap)
+{
+	size_t room = sizeof(l->buf) - 1 - l->len; /* keep one byte for '\n' */
+	int r;
+
+	if (room == 0)
+		return;
+	r = vsnprintf(l->buf + l->len, room + 1, fmt, ap);
+	if (r > 0)
+		l->len += (size_t)r < room ? (size_t)r : room;
+}
+
+static void line_add(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void line_add(struct line *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	line_vadd(l, fmt, ap);
+	va_end(ap);
+}
+
 static void log_write(int prio, int err, const char *fmt, va_list ap)
 {
-	char line[LOG_LINE_MAX];
-	size_t n = 0;
-	int r;
+	struct line l;
 
 	if (prio > log_level)
 		return;
+	l.len = 0;
 	if (log_journal)
-		r = snprintf(line, sizeof(line), "<%d>%s: ", prio, log_role);
+		line_add(&l, "<%d>%s: ", prio, log_role);
 	else
-		r = snprintf(line, sizeof(line), "trackerd[%d] %s: %s: ", (int)getpid(), log_role,
-			     level_names[prio]);
-	if (r > 0)
-		n = (size_t)r < sizeof(line) ? (size_t)r : sizeof(line) - 1;
-	r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-	if (r > 0)
-		n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
-	if (err) {
-		r = snprintf(line + n, sizeof(line) - n, ": %s", strerror(err < 0 ? -err : err));
-		if (r > 0)
-			n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
-	}
-	if (n >= sizeof(line) - 1)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
+		line_add(&l, "trackerd[%d] %s: %s: ", (int)getpid(), log_role, level_names[prio]);
+	line_vadd(&l, fmt, ap);
+	if (err)
+		line_add(&l, ": %s", strerror(err < 0 ? -err : err));
+	l.buf[l.len++] = '\n';
 	/* One write per line; a short write to a dead stderr is not our problem. */
-	while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)
+	while (write(STDERR_FILENO, l.buf, l.len) < 0 && errno == EINTR)
 		;
 }
 

@@ -19,44 +19,38 @@
 #include <stdint.h>
 
 /* X(name, help) */
-#define COUNTERS_WORKER(X)                                                                   \
-	X(rx_packets, "datagrams received")                                                  \
-	X(rx_bytes, "bytes received in datagrams")                                           \
-	X(tx_packets, "reply datagrams sent")                                                \
-	X(tx_bytes, "bytes sent in reply datagrams")                                         \
-	X(connect, "connect requests answered")                                              \
-	X(announce, "announce requests answered")                                            \
-	X(scrape, "scrape requests answered")                                                \
-	X(scrape_hashes, "info-hashes answered in scrapes")                                  \
-	X(announce_peers, "peers returned in announce replies")                              \
-	X(error_replies, "error replies sent")                                               \
-	X(err_port_zero, "announces with port 0 (error reply)")                              \
-	X(err_no_hashes, "scrapes without an info-hash (error reply)")                       \
-	X(drop_short, "datagrams under 16 bytes (dropped)")                                  \
-	X(drop_action, "datagrams with an unknown action (dropped)")                         \
-	X(drop_magic, "connects without the protocol magic (dropped)")                       \
-	X(drop_announce_short, "announces under 98 bytes (dropped)")                         \
-	X(drop_truncated, "datagrams larger than the receive buffer (dropped)")              \
-	X(drop_src_port_zero, "datagrams from source port 0 (dropped)")                      \
-	X(drop_connid_forged, "requests with a forged connection id (dropped)")              \
-	X(drop_connid_expired, "requests with an expired connection id (dropped)")           \
-	X(drop_connid_future, "requests with a connection id from the future (dropped)")     \
-	X(drop_send_full, "replies dropped because the send queue was full")                 \
-	X(send_errors, "replies the kernel refused to send")                                 \
-	X(refused_table_full, "announces not stored: torrent table full")                    \
+#define COUNTERS_WORKER(X)                                                               \
+	X(rx_packets, "datagrams received")                                              \
+	X(rx_bytes, "bytes received in datagrams")                                       \
+	X(tx_packets, "reply datagrams sent")                                            \
+	X(tx_bytes, "bytes sent in reply datagrams")                                     \
+	X(connect, "connect requests answered")                                          \
+	X(announce, "announce requests answered")                                        \
+	X(scrape, "scrape requests answered")                                            \
+	X(scrape_hashes, "info-hashes answered in scrapes")                              \
+	X(announce_peers, "peers returned in announce replies")                          \
+	X(error_replies, "error replies sent")                                           \
+	X(err_port_zero, "announces with port 0 (error reply)")                          \
+	X(err_no_hashes, "scrapes without an info-hash (error reply)")                   \
+	X(drop_short, "datagrams under 16 bytes (dropped)")                              \
+	X(drop_action, "datagrams with an unknown action (dropped)")                     \
+	X(drop_magic, "connects without the protocol magic (dropped)")                   \
+	X(drop_announce_short, "announces under 98 bytes (dropped)")                     \
+	X(drop_truncated, "datagrams larger than the receive buffer (dropped)")          \
+	X(drop_src_port_zero, "datagrams from source port 0 (dropped)")                  \
+	X(drop_connid_forged, "requests with a forged connection id (dropped)")          \
+	X(drop_connid_expired, "requests with an expired connection id (dropped)")       \
+	X(drop_connid_future, "requests with a connection id from the future (dropped)") \
+	X(drop_send_full, "replies dropped because the send queue was full")             \
+	X(send_errors, "replies the kernel refused to send")                             \
+	X(refused_table_full, "announces not stored: torrent table full")                \
 	X(refused_arena_full, "announces not stored: peer arena full")
 
 #define COUNTERS_ENUM(name, help) COUNTERS_##name,
-enum counters_id {
-	COUNTERS_WORKER(COUNTERS_ENUM) COUNTERS__MAX
-};
+enum counters_id { COUNTERS_WORKER(COUNTERS_ENUM) COUNTERS__MAX };
 #undef COUNTERS_ENUM
 
-enum counters_family {
-	COUNTERS_FAM_IPV4 = 0,
-	COUNTERS_FAM_IPV6 = 1,
-	COUNTERS_FAM__MAX
-};
+enum counters_family { COUNTERS_FAM_IPV4 = 0, COUNTERS_FAM_IPV6 = 1, COUNTERS_FAM__MAX };
 
 #define COUNTERS_CACHELINE 64
 
@@ -64,12 +58,12 @@ enum counters_family {
 struct counters_block {
 	uint64_t v[COUNTERS_FAM__MAX][COUNTERS__MAX]; /* the counters */
 	uint64_t heartbeat; /* bumped by the worker's loop: progress for the watchdog */
-	uint32_t pid;       /* worker process id, 0 when the slot is unused */
-	int32_t cpu;        /* CPU the worker is pinned to, -1 if not pinned */
-	uint32_t backend;   /* 1 io_uring, 2 mmsg, 0 not started */
+	uint32_t pid; /* worker process id, 0 when the slot is unused */
+	int32_t cpu; /* CPU the worker is pinned to, -1 if not pinned */
+	uint32_t backend; /* 1 io_uring, 2 mmsg, 0 not started */
 	uint32_t generation; /* reload generation that started the worker */
-	uint32_t started;   /* time the worker (re)started, seconds */
-	uint32_t restarts;  /* times this slot's worker was restarted */
+	uint32_t started; /* time the worker (re)started, seconds */
+	uint32_t restarts; /* times this slot's worker was restarted */
 } __attribute__((aligned(COUNTERS_CACHELINE)));
 
 _Static_assert(sizeof(struct counters_block) % COUNTERS_CACHELINE == 0,
