@@ -34,44 +34,44 @@ enum conf_backend {
 /* How a changed key takes effect on reload. */
 enum conf_reload {
 	CONF_RELOAD_LIVE = 0, /* applied to running processes / new workers */
-	CONF_RELOAD_SOCKETS,  /* needs new sockets: refused on reload */
-	CONF_RELOAD_SEGMENT,  /* needs a new segment: refused on reload */
+	CONF_RELOAD_SOCKETS, /* needs new sockets: refused on reload */
+	CONF_RELOAD_SEGMENT, /* needs a new segment: refused on reload */
 };
 
 struct conf {
 	/* network */
 	bool listen4_enabled;
-	struct sockaddr_in listen4;   /* listen_ipv4, default 0.0.0.0:6969 */
+	struct sockaddr_in listen4; /* listen_ipv4, default 0.0.0.0:6969 */
 	bool listen6_enabled;
-	struct sockaddr_in6 listen6;  /* listen_ipv6, default [::]:6969 */
-	bool ipv6_only;               /* ipv6_only, default yes */
-	unsigned workers;             /* workers, 0 = one per online CPU */
+	struct sockaddr_in6 listen6; /* listen_ipv6, default [::]:6969 */
+	bool ipv6_only; /* ipv6_only, default yes */
+	unsigned workers; /* workers, 0 = one per online CPU */
 	enum conf_backend io_backend; /* io_backend, default auto */
-	unsigned socket_recv_buffer;  /* socket_recv_buffer, bytes, 0 = kernel default */
-	unsigned socket_send_buffer;  /* socket_send_buffer, bytes, 0 = kernel default */
-	unsigned ring_entries;        /* ring_entries: io_uring submission queue size */
+	unsigned socket_recv_buffer; /* socket_recv_buffer, bytes, 0 = kernel default */
+	unsigned socket_send_buffer; /* socket_send_buffer, bytes, 0 = kernel default */
+	unsigned ring_entries; /* ring_entries: io_uring submission queue size */
 
 	/* files */
-	char control_socket[CONF_PATH_MAX];  /* control_socket */
+	char control_socket[CONF_PATH_MAX]; /* control_socket */
 	char state_directory[CONF_PATH_MAX]; /* state_directory */
 
 	/* protocol */
 	unsigned announce_interval; /* seconds told to clients */
-	unsigned peer_max_age;      /* seconds a peer lives without announcing */
-	unsigned numwant_default;   /* peers when the client asks for <= 0 */
-	unsigned numwant_max;       /* most peers per reply (also capped by the MTU) */
-	unsigned scrape_max;        /* info-hashes answered per scrape, 1..74 */
-	unsigned connid_max_age;    /* seconds a connection id stays valid */
+	unsigned peer_max_age; /* seconds a peer lives without announcing */
+	unsigned numwant_default; /* peers when the client asks for <= 0 */
+	unsigned numwant_max; /* most peers per reply (also capped by the MTU) */
+	unsigned scrape_max; /* info-hashes answered per scrape, 1..74 */
+	unsigned connid_max_age; /* seconds a connection id stays valid */
 
 	/* store capacity (fixed for the life of the segment) */
 	uint64_t max_torrents;
-	uint64_t max_peers;      /* IPv4 peers */
+	uint64_t max_peers; /* IPv4 peers */
 	uint64_t max_peers_ipv6; /* IPv6 peers */
 
 	/* control process */
-	unsigned cleaning_interval;  /* seconds for one full cleaning pass */
-	unsigned torrent_keep;       /* seconds an empty torrent with completed > 0 is kept */
-	unsigned stats_interval;     /* seconds between summary log lines, 0 = off */
+	unsigned cleaning_interval; /* seconds for one full cleaning pass */
+	unsigned torrent_keep; /* seconds an empty torrent with completed > 0 is kept */
+	unsigned stats_interval; /* seconds between summary log lines, 0 = off */
 
 	int log_level; /* LOG_ERR .. LOG_DEBUG */
 };
@@ -92,8 +92,11 @@ int conf_load_file(struct conf *c, const char *path, char *err, size_t errlen);
  */
 int conf_set_option(struct conf *c, const char *kv, char *err, size_t errlen);
 
-/* Cross-key checks (e.g. at least one listen address, peer_max_age >=
- * announce_interval). Returns 0 or -EINVAL with err filled. */
+/*
+ * Cross-key checks: at least one listen address, announce_interval <
+ * peer_max_age, numwant_default <= numwant_max. Returns 0 or -EINVAL with
+ * err filled.
+ */
 int conf_validate(const struct conf *c, char *err, size_t errlen);
 
 /* Print every key as "key = value  # default: D; description", one a line. */
@@ -108,5 +111,18 @@ int conf_diff_restart_keys(const struct conf *a, const struct conf *b, char *nam
 
 /* Parse a log level name ("err", "warning", "notice", "info", "debug"). */
 int conf_parse_log_level(const char *s);
+
+/*
+ * The whole start-up and reload sequence in one call: built-in defaults,
+ * then the file at path (skipped when path is NULL), then each override in
+ * order, then conf_validate(). *c is written only on success; on failure
+ * returns -EINVAL (or -errno from opening the file, e.g. -ENOENT) with err
+ * filled and *c untouched.
+ */
+int conf_load(struct conf *c, const char *path, const char *const *overrides, unsigned noverrides,
+	      char *err, size_t errlen);
+
+/* How a change of the named key takes effect; -EINVAL for an unknown key. */
+int conf_key_reload(const char *key);
 
 #endif /* TRACKER_DAEMON_CONF_H */
