@@ -80,10 +80,20 @@ enum udpt_status {
 	UDPT_STATUS__MAX
 };
 
-/* BEP 41 URL data, decoded from the announce options when well formed. */
+/*
+ * BEP 41 URL data, decoded from the announce options when well formed.
+ *
+ * The codec does not allocate, so the concatenation is not materialised:
+ * data points at the payload of the first URL-data option and len is the
+ * total of all URL-data payloads. When parts == 1 (what clients send for
+ * paths of up to 255 bytes) data[0..len) is the whole URL data; otherwise
+ * copy it out with udpt_urldata_copy(). Present but empty (one option of
+ * length 0) is data != NULL, len == 0; absent is data == NULL.
+ */
 struct udpt_urldata {
 	const uint8_t *data; /* points into the request datagram, NULL if absent */
 	uint16_t len;        /* concatenation of all URL-data options, <= 255 each */
+	uint16_t parts;      /* number of URL-data options, 0 when absent */
 };
 
 struct udpt_announce {
@@ -119,9 +129,23 @@ struct udpt_request {
  * answered. Always fills ret_req->action and ->txid when len >= 16, so that
  * UDPT_ERR_* statuses can be answered; the rest only for UDPT_OK.
  * Pointers in ret_req point into buf.
+ *
+ * In detail: *ret_req is always written (zeroed first); connection_id,
+ * action and txid are set whenever len >= 16; for UDPT_ERR_PORT_ZERO the
+ * announce is filled as for UDPT_OK (so the caller can verify the
+ * connection id before answering); for UDPT_ERR_NO_HASHES the scrape has
+ * count 0 and hashes NULL. scrape_max outside 1..UDPT_SCRAPE_MAX_LIMIT is
+ * clamped into that range.
  */
 enum udpt_status udpt_parse(const uint8_t *buf, size_t len, unsigned scrape_max,
 			    struct udpt_request *ret_req);
+
+/*
+ * Copy the concatenated URL data of an announce parsed by udpt_parse() into
+ * out. Returns the number of bytes copied (u->len), or 0 when the URL data is
+ * absent, empty, or longer than cap (never a partial copy). No NUL is added.
+ */
+size_t udpt_urldata_copy(const struct udpt_urldata *u, uint8_t *out, size_t cap);
 
 /* True for statuses that are dropped without any reply. */
 bool udpt_status_is_drop(enum udpt_status st);
