@@ -88,8 +88,8 @@ static const struct suffix sfx_count[] = {
 	{ 'k', 1000ull }, { 'K', 1000ull }, { 'M', 1000000ull }, { 'G', 1000000000ull }, { 0, 0 },
 };
 static const struct suffix sfx_bytes[] = {
-	{ 'k', 1ull << 10 },
 	{ 'K', 1ull << 10 },
+	{ 'k', 1ull << 10 },
 	{ 'M', 1ull << 20 },
 	{ 'G', 1ull << 30 },
 	{ 0, 0 },
@@ -257,14 +257,18 @@ static int parse_number(const char *s, const struct suffix *sfx, uint64_t *ret)
 	return 0;
 }
 
-/* The shortest exact rendering with the type's suffixes ("8M", "4G", "1800"). */
+/*
+ * The shortest exact rendering with the type's suffixes ("8M", "4G",
+ * "1800"); of two equal suffixes the first in the table (k for counts, K for
+ * sizes) is printed.
+ */
 static void format_number(enum conf_type t, uint64_t v, char *buf, size_t len)
 {
 	const struct suffix *best = NULL;
 
 	if (t == CT_COUNT || t == CT_BYTES) {
 		for (const struct suffix *x = suffixes_of(t); x->c; x++)
-			if (v && x->c != 'k' && v % x->mul == 0 && (!best || x->mul > best->mul))
+			if (v && v % x->mul == 0 && (!best || x->mul > best->mul))
 				best = x;
 	}
 	if (best)
@@ -675,19 +679,19 @@ static int parse_buffer(struct conf *c, const char *path, const char *buf, size_
 
 		line++;
 		p = nl ? nl + 1 : end;
-		snprintf(where, sizeof(where), "%s:%u", path, line);
 		if ((size_t)(le - s) > CONF_LINE_MAX) {
-			snprintf(err, errlen, "%s: line too long (more than %u characters)", where,
-				 CONF_LINE_MAX);
+			snprintf(err, errlen, "%s:%u: line too long (more than %u characters)",
+				 path, line, CONF_LINE_MAX);
 			return -EINVAL;
 		}
 		if (memchr(s, 0, (size_t)(le - s))) {
-			snprintf(err, errlen, "%s: NUL byte in line", where);
+			snprintf(err, errlen, "%s:%u: NUL byte in line", path, line);
 			return -EINVAL;
 		}
 		trim(&s, &e);
 		if (s == e || *s == '#')
 			continue;
+		snprintf(where, sizeof(where), "%s:%u", path, line);
 		/* A comment starts at a '#' that follows a blank. */
 		for (const char *q = s + 1; q < e; q++) {
 			if (*q == '#' && is_blank(q[-1])) {
