@@ -27,9 +27,9 @@ struct counters_block;
 struct torrents;
 
 struct worker_params {
-	unsigned slot;          /* counter block index in the segment */
-	int cpu;                /* CPU pinned to (already done by the caller), -1 if none */
-	unsigned generation;    /* reload generation */
+	unsigned slot; /* counter block index in the segment */
+	int cpu; /* CPU pinned to (already done by the caller), -1 if none */
+	unsigned generation; /* reload generation */
 	const struct conf *conf;
 	struct segment *seg;
 	int fds[WORKER_MAX_SOCKETS]; /* UDP sockets to serve (IPv4 and/or IPv6) */
@@ -44,7 +44,7 @@ struct worker_ctx {
 	struct torrents *table;
 	struct counters_block *ctr;
 	const uint8_t *connid_key; /* CONNID_KEY_LEN bytes in the segment header */
-	uint32_t now;              /* seconds, CLOCK_BOOTTIME; refreshed by the loop */
+	uint32_t now; /* seconds, CLOCK_BOOTTIME; refreshed by the loop */
 };
 
 void worker_ctx_init(struct worker_ctx *w, const struct conf *c, struct segment *seg,
@@ -58,6 +58,19 @@ void worker_ctx_init(struct worker_ctx *w, const struct conf *c, struct segment 
  */
 size_t worker_handle(struct worker_ctx *w, const uint8_t *pkt, size_t len,
 		     const struct sockaddr *src, socklen_t srclen, uint8_t *out, size_t cap);
+
+/*
+ * Helpers for the backends (daemon/uring.c, daemon/mmsgio.c).
+ *
+ * worker_tick(): refresh w->now (CLOCK_BOOTTIME seconds) and bump the
+ * counter block's heartbeat; called once per loop iteration and at least
+ * once a second when idle. worker_count_tx(): count one reply the kernel
+ * accepted. worker_family(): the counter family (COUNTERS_FAM_*) of a
+ * destination address, IPv4-mapped IPv6 counting as IPv4.
+ */
+void worker_tick(struct worker_ctx *w);
+void worker_count_tx(struct worker_ctx *w, unsigned fam, size_t bytes);
+unsigned worker_family(const struct sockaddr *sa);
 
 /*
  * Run the worker loop in the current (child) process until *p->stop.

@@ -44,7 +44,8 @@
 	X(drop_send_full, "replies dropped because the send queue was full")             \
 	X(send_errors, "replies the kernel refused to send")                             \
 	X(refused_table_full, "announces not stored: torrent table full")                \
-	X(refused_arena_full, "announces not stored: peer arena full")
+	X(refused_arena_full, "announces not stored: peer arena full")                       \
+	X(rx_nobufs, "times the io_uring receive buffers ran out (receive re-armed)")
 
 #define COUNTERS_ENUM(name, help) COUNTERS_##name,
 enum counters_id { COUNTERS_WORKER(COUNTERS_ENUM) COUNTERS__MAX };
