@@ -21,9 +21,9 @@
 
 enum connid_verdict {
 	CONNID_VALID = 0,
-	CONNID_FORGED,  /* MAC does not match: never issued by us */
+	CONNID_FORGED, /* MAC does not match: never issued by us */
 	CONNID_EXPIRED, /* authentic, older than max_age */
-	CONNID_FUTURE,  /* authentic, issued too far in the future */
+	CONNID_FUTURE, /* authentic, issued too far in the future */
 };
 
 /* SipHash-2-4 of data under a 128-bit key (little-endian key bytes). */

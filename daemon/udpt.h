@@ -22,17 +22,17 @@
 
 #define UDPT_PROTOCOL_MAGIC 0x41727101980ULL
 
-#define UDPT_MIN_LEN 16          /* shortest datagram of any kind */
-#define UDPT_CONNECT_LEN 16      /* connect request and reply */
-#define UDPT_ANNOUNCE_LEN 98     /* announce request without BEP 41 options */
-#define UDPT_SCRAPE_HDR_LEN 16   /* scrape request before the hashes */
+#define UDPT_MIN_LEN 16 /* shortest datagram of any kind */
+#define UDPT_CONNECT_LEN 16 /* connect request and reply */
+#define UDPT_ANNOUNCE_LEN 98 /* announce request without BEP 41 options */
+#define UDPT_SCRAPE_HDR_LEN 16 /* scrape request before the hashes */
 #define UDPT_ANNOUNCE_HDR_LEN 20 /* announce reply before the peers */
 #define UDPT_SCRAPE_REPLY_HDR_LEN 8
 #define UDPT_SCRAPE_ENTRY_LEN 12
 #define UDPT_ERROR_HDR_LEN 8
 #define UDPT_HASH_LEN 20
 #define UDPT_PEER_ID_LEN 20
-#define UDPT_PEER4_LEN 6  /* compact IPv4 peer: address, port */
+#define UDPT_PEER4_LEN 6 /* compact IPv4 peer: address, port */
 #define UDPT_PEER6_LEN 18 /* compact IPv6 peer: address, port */
 
 /* Hard upper bound for the scrape_max setting: 16 + 74 * 20 = 1496 bytes. */
@@ -70,13 +70,13 @@ enum udpt_event {
 enum udpt_status {
 	UDPT_OK = 0,
 	/* Dropped without a reply. */
-	UDPT_DROP_SHORT,          /* fewer than 16 bytes */
-	UDPT_DROP_ACTION,         /* unknown action, or action 3 from a client */
-	UDPT_DROP_MAGIC,          /* connect without the protocol magic */
+	UDPT_DROP_SHORT, /* fewer than 16 bytes */
+	UDPT_DROP_ACTION, /* unknown action, or action 3 from a client */
+	UDPT_DROP_MAGIC, /* connect without the protocol magic */
 	UDPT_DROP_ANNOUNCE_SHORT, /* announce of fewer than 98 bytes */
 	/* Answered with an error reply once the connection id is verified. */
-	UDPT_ERR_PORT_ZERO,       /* announce with port 0: never stored */
-	UDPT_ERR_NO_HASHES,       /* scrape with no complete info-hash */
+	UDPT_ERR_PORT_ZERO, /* announce with port 0: never stored */
+	UDPT_ERR_NO_HASHES, /* scrape with no complete info-hash */
 	UDPT_STATUS__MAX
 };
 
@@ -92,32 +92,32 @@ enum udpt_status {
  */
 struct udpt_urldata {
 	const uint8_t *data; /* points into the request datagram, NULL if absent */
-	uint16_t len;        /* concatenation of all URL-data options, <= 255 each */
-	uint16_t parts;      /* number of URL-data options, 0 when absent */
+	uint16_t len; /* concatenation of all URL-data options, <= 255 each */
+	uint16_t parts; /* number of URL-data options, 0 when absent */
 };
 
 struct udpt_announce {
 	const uint8_t *info_hash; /* 20 bytes, points into the datagram */
-	const uint8_t *peer_id;   /* 20 bytes, points into the datagram */
+	const uint8_t *peer_id; /* 20 bytes, points into the datagram */
 	uint64_t downloaded;
 	uint64_t left;
 	uint64_t uploaded;
-	uint32_t event;   /* enum udpt_event, normalised */
+	uint32_t event; /* enum udpt_event, normalised */
 	uint32_t key;
-	int32_t numwant;  /* as sent; see udpt_numwant() */
-	uint16_t port;    /* announced listen port, host order */
+	int32_t numwant; /* as sent; see udpt_numwant() */
+	uint16_t port; /* announced listen port, host order */
 	struct udpt_urldata urldata;
 };
 
 struct udpt_scrape {
 	const uint8_t *hashes; /* count * 20 bytes, points into the datagram */
-	uint32_t count;        /* complete hashes, already capped at scrape_max */
+	uint32_t count; /* complete hashes, already capped at scrape_max */
 };
 
 struct udpt_request {
 	uint64_t connection_id; /* host order */
-	uint32_t action;        /* enum udpt_action */
-	uint32_t txid;          /* transaction id, echoed as sent */
+	uint32_t action; /* enum udpt_action */
+	uint32_t txid; /* transaction id, echoed as sent */
 	union {
 		struct udpt_announce announce;
 		struct udpt_scrape scrape;
