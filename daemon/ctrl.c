@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * daemon/ctrl.c - the control process: cleaning, statistics, trackerctl.
+ *
+ * Owns the periodic work on the shared table that no worker should do on
+ * its hot path, and the control socket. It reads the workers' counter
+ * blocks but never writes them, and it never touches a UDP socket.
+ *
+ * Design notes:
+ * - Staggered cleaning: a full pass over the S stripes takes
+ *   cleaning_interval seconds; stripe k of a pass is due at
+ *   pass_start + k * interval / S, so one stripe lock is busy at a time and
+ *   workers never see a stop-the-world pause. With 4096 stripes and 120 s
+ *   that is a stripe every ~29 ms; when the interval is short the loop wakes
+ *   at most every CTRL_TICK_MIN_MS and cleans every stripe that became due.
+ * - Statistics: every second the blocks of all counter slots (live workers,
+ *   drained generations and the retired block) are summed. A total never
+ *   goes backwards, even for the instant in which the supervisor moves a
+ *   reused slot's values into the retired block. The last CTRL_HIST sums
+ *   are kept in a ring for rates over 1 s and 10 s.
+ * - The control socket is served through daemon/ctlsrv.c; the handlers
+ *   below only read (the table under one stripe lock at a time, the
+ *   counters without locks). "reload" signals the supervisor, which
+ *   replaces this process with one running on the new configuration, so
+ *   the signal is sent after the reply has been written.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/conf.h"
+#include "daemon/ctlsrv.h"
+#include "daemon/ctrl.h"
+#include "daemon/log.h"
+#include "shm/counters.h"
+#include "shm/segment.h"
+#include "shm/torrents.h"
+
+#define CTRL_TICK_MIN_MS 10u
+#define CTRL_FOLD_MS 1000u
+#define CTRL_HIST 11u /* seconds of totals kept: rates over up to 10 s */
+
+static const char *const family_names[COUNTERS_FAM__MAX] = { "ipv4", "ipv6" };
+
+struct ctrl {
+	const struct ctrl_params *p;
+	const struct conf *conf;
+	struct segment *seg;
+	struct torrents *table;
+	struct ctlsrv *srv;
+	uint64_t started_ms;
+
+	/* cleaning */
+	unsigned nstripes;
+	unsigned next_stripe;
+	uint64_t pass_start; /* ms */
+	uint64_t passes;
+	uint64_t clean_errors;
+	struct torrents_clean_result cleaned;
+
+	/* statistics */
+	uint64_t total[COUNTERS_FAM__MAX][COUNTERS__MAX];
+	uint64_t hist[CTRL_HIST][COUNTERS_FAM__MAX][COUNTERS__MAX];
+	unsigned hist_len; /* valid entries, newest at hist_pos */
+	unsigned hist_pos;
+	uint64_t next_fold;
+	uint64_t next_summary;
+	bool reload_requested;
+};
+
+static uint32_t boottime_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint32_t)ts.tv_sec;
+}
+
+/* --- cleaning -------------------------------------------------------------- */
+
+/* Clean every stripe that is due; return the time the next one is due. */
+static uint64_t clean_due(struct ctrl *c, uint64_t now)
+{
+	uint64_t interval = (uint64_t)c->conf->cleaning_interval * 1000u;
+	uint64_t due;
+	uint32_t t = boottime_s();
+
+	if (!c->nstripes)
+		return UINT64_MAX;
+	if (c->next_stripe >= c->nstripes) {
+		if (now < c->pass_start + interval)
+			return c->pass_start + interval;
+		/* Next pass; after a long stall do not try to catch up. */
+		c->pass_start =
+			now - c->pass_start - interval < interval ? c->pass_start + interval : now;
+		c->next_stripe = 0;
+		c->passes++;
+	}
+	due = (now - c->pass_start) * c->nstripes / interval + 1;
+	if (due > c->nstripes)
+		due = c->nstripes;
+	while (c->next_stripe < due) {
+		struct torrents_clean_result r = { 0 };
+
+		if (torrents_clean_stripe(c->table, c->next_stripe, t, c->conf->peer_max_age,
+					  c->conf->torrent_keep, &r) < 0)
+			c->clean_errors++;
+		c->cleaned.peers4_removed += r.peers4_removed;
+		c->cleaned.peers6_removed += r.peers6_removed;
+		c->cleaned.torrents_removed += r.torrents_removed;
+		c->next_stripe++;
+	}
+	if (c->next_stripe >= c->nstripes)
+		return c->pass_start + interval;
+	return c->pass_start + c->next_stripe * interval / c->nstripes;
+}
+
+/* --- statistics ------------------------------------------------------------ */
+
+static void fold(struct ctrl *c)
+{
+	uint64_t sum[COUNTERS_FAM__MAX][COUNTERS__MAX];
+	unsigned slot, f, i;
+
+	memset(sum, 0, sizeof(sum));
+	for (slot = 0; slot < SEGMENT_WORKER_SLOTS; slot++) {
+		const struct counters_block *b = segment_counters(c->seg, slot);
+
+		for (f = 0; f < COUNTERS_FAM__MAX; f++)
+			for (i = 0; i < COUNTERS__MAX; i++)
+				sum[f][i] += counters_read(b, f, (enum counters_id)i);
+	}
+	for (f = 0; f < COUNTERS_FAM__MAX; f++)
+		for (i = 0; i < COUNTERS__MAX; i++)
+			if (sum[f][i] > c->total[f][i])
+				c->total[f][i] = sum[f][i];
+	c->hist_pos = (c->hist_pos + 1) % CTRL_HIST;
+	memcpy(c->hist[c->hist_pos], c->total, sizeof(c->total));
+	if (c->hist_len < CTRL_HIST)
+		c->hist_len++;
+}
+
+/* Per-second rate of one counter (both families) over up to secs seconds. */
+static double rate(const struct ctrl *c, enum counters_id id, unsigned secs)
+{
+	unsigned back, old, f;
+	uint64_t d = 0;
+
+	if (c->hist_len < 2)
+		return 0;
+	back = secs < c->hist_len - 1 ? secs : c->hist_len - 1;
+	old = (c->hist_pos + CTRL_HIST - back) % CTRL_HIST;
+	for (f = 0; f < COUNTERS_FAM__MAX; f++)
+		d += c->hist[c->hist_pos][f][id] - c->hist[old][f][id];
+	return (double)d / back;
+}
+
+static double requests_rate(const struct ctrl *c, unsigned secs)
+{
+	return rate(c, COUNTERS_connect, secs) + rate(c, COUNTERS_announce, secs) +
+	       rate(c, COUNTERS_scrape, secs);
+}
+
+static unsigned live_workers(const struct ctrl *c)
+{
+	unsigned slot, n = 0;
+
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
+		if (__atomic_load_n(&segment_counters(c->seg, slot)->pid, __ATOMIC_RELAXED))
+			n++;
+	return n;
+}
+
+static void log_summary(struct ctrl *c)
+{
+	struct torrents_gauges g;
+	unsigned secs = c->conf->stats_interval < 10 ? c->conf->stats_interval : 10;
+
+	torrents_get_gauges(c->table, &g);
+	log_msg(LOG_INFO,
+		"stats: workers=%u torrents=%llu peers=%llu (ipv4 %llu, ipv6 %llu) "
+		"requests/s=%.0f (connect %.0f, announce %.0f, scrape %.0f) rx/s=%.0f",
+		live_workers(c), (unsigned long long)g.torrents,
+		(unsigned long long)(g.peers4 + g.peers6), (unsigned long long)g.peers4,
+		(unsigned long long)g.peers6, requests_rate(c, secs),
+		rate(c, COUNTERS_connect, secs), rate(c, COUNTERS_announce, secs),
+		rate(c, COUNTERS_scrape, secs), rate(c, COUNTERS_rx_packets, secs));
+}
+
+/* --- control commands ------------------------------------------------------ */
+
+static const char *backend_name(uint32_t b)
+{
+	return b == 1 ? "io_uring" : b == 2 ? "mmsg" : "starting";
+}
+
+static int cmd_status(struct ctrl *c, struct ctlsrv_reply *out)
+{
+	struct torrents_gauges g;
+	struct segment_params sp;
+	uint64_t now = (uint64_t)time(NULL);
+
+	torrents_get_gauges(c->table, &g);
+	segment_get_params(c->seg, &sp);
+	ctlsrv_reply_printf(out, "version=%s\n", TRACKERD_VERSION);
+	ctlsrv_reply_printf(out, "pid=%d\n", (int)c->p->sup_pid);
+	ctlsrv_reply_printf(out, "uptime=%llu\n",
+			    (unsigned long long)(now > c->p->started ? now - c->p->started : 0));
+	ctlsrv_reply_printf(out, "generation=%u\n", c->p->generation);
+	ctlsrv_reply_printf(out, "workers=%u\n", live_workers(c));
+	ctlsrv_reply_printf(out, "workers_configured=%u\n", c->p->workers);
+	ctlsrv_reply_printf(out, "torrents=%llu\n", (unsigned long long)g.torrents);
+	ctlsrv_reply_printf(out, "peers=%llu\n", (unsigned long long)(g.peers4 + g.peers6));
+	ctlsrv_reply_printf(out, "peers_ipv4=%llu\n", (unsigned long long)g.peers4);
+	ctlsrv_reply_printf(out, "peers_ipv6=%llu\n", (unsigned long long)g.peers6);
+	ctlsrv_reply_printf(out, "seeders=%llu\n", (unsigned long long)g.seeders);
+	ctlsrv_reply_printf(out, "leechers=%llu\n", (unsigned long long)g.leechers);
+	ctlsrv_reply_printf(out, "capacity_torrents=%llu\n", (unsigned long long)sp.max_torrents);
+	ctlsrv_reply_printf(out, "capacity_peers_ipv4=%llu\n", (unsigned long long)sp.max_peers4);
+	ctlsrv_reply_printf(out, "capacity_peers_ipv6=%llu\n", (unsigned long long)sp.max_peers6);
+	ctlsrv_reply_printf(out, "segment_bytes=%zu\n", segment_size(c->seg));
+	ctlsrv_reply_printf(out, "requests_per_second=%.1f\n", requests_rate(c, 10));
+	ctlsrv_reply_printf(out, "requests_per_second_1s=%.1f\n", requests_rate(c, 1));
+	return ctlsrv_reply_printf(out, "cleaning_passes=%llu\n", (unsigned long long)c->passes);
+}
+
+static int cmd_stats(struct ctrl *c, struct ctlsrv_reply *out)
+{
+	struct torrents_gauges g;
+	struct ctlsrv_stats cs;
+	unsigned slot, f, i;
+
+	fold(c); /* fresh values, not up to a second old */
+	for (f = 0; f < COUNTERS_FAM__MAX; f++)
+		for (i = 0; i < COUNTERS__MAX; i++)
+			ctlsrv_reply_printf(out, "total.%s.%s=%llu\n", family_names[f],
+					    counters_names[i], (unsigned long long)c->total[f][i]);
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++) {
+		const struct counters_block *b = segment_counters(c->seg, slot);
+
+		if (!__atomic_load_n(&b->pid, __ATOMIC_RELAXED))
+			continue;
+		for (f = 0; f < COUNTERS_FAM__MAX; f++)
+			for (i = 0; i < COUNTERS__MAX; i++)
+				ctlsrv_reply_printf(out, "worker.%u.%s.%s=%llu\n", slot,
+						    family_names[f], counters_names[i],
+						    (unsigned long long)counters_read(
+							    b, f, (enum counters_id)i));
+	}
+	torrents_get_gauges(c->table, &g);
+	ctlsrv_reply_printf(out, "shm.torrents=%llu\n", (unsigned long long)g.torrents);
+	ctlsrv_reply_printf(out, "shm.peers4=%llu\n", (unsigned long long)g.peers4);
+	ctlsrv_reply_printf(out, "shm.peers6=%llu\n", (unsigned long long)g.peers6);
+	ctlsrv_reply_printf(out, "shm.seeders=%llu\n", (unsigned long long)g.seeders);
+	ctlsrv_reply_printf(out, "shm.leechers=%llu\n", (unsigned long long)g.leechers);
+	ctlsrv_reply_printf(out, "shm.completed=%llu\n", (unsigned long long)g.completed);
+	ctlsrv_reply_printf(out, "shm.lock_recoveries=%llu\n",
+			    (unsigned long long)g.lock_recoveries);
+	ctlsrv_reply_printf(out, "shm.lock_contended=%llu\n", (unsigned long long)g.lock_contended);
+	ctlsrv_reply_printf(out, "shm.arena4_bytes_used=%llu\n",
+			    (unsigned long long)g.arena4_bytes_used);
+	ctlsrv_reply_printf(out, "shm.arena6_bytes_used=%llu\n",
+			    (unsigned long long)g.arena6_bytes_used);
+	ctlsrv_reply_printf(out, "shm.segment_bytes=%zu\n", segment_size(c->seg));
+	ctlsrv_reply_printf(out, "clean.passes=%llu\n", (unsigned long long)c->passes);
+	ctlsrv_reply_printf(out, "clean.errors=%llu\n", (unsigned long long)c->clean_errors);
+	ctlsrv_reply_printf(out, "clean.peers4_removed=%llu\n",
+			    (unsigned long long)c->cleaned.peers4_removed);
+	ctlsrv_reply_printf(out, "clean.peers6_removed=%llu\n",
+			    (unsigned long long)c->cleaned.peers6_removed);
+	ctlsrv_reply_printf(out, "clean.torrents_removed=%llu\n",
+			    (unsigned long long)c->cleaned.torrents_removed);
+	ctlsrv_get_stats(c->srv, &cs);
+	ctlsrv_reply_printf(out, "ctl.accepted=%llu\n", (unsigned long long)cs.accepted);
+	ctlsrv_reply_printf(out, "ctl.requests_ok=%llu\n", (unsigned long long)cs.requests_ok);
+	ctlsrv_reply_printf(out, "ctl.requests_error=%llu\n",
+			    (unsigned long long)cs.requests_error);
+	ctlsrv_reply_printf(out, "ctl.bad_requests=%llu\n", (unsigned long long)cs.bad_requests);
+	ctlsrv_reply_printf(out, "ctl.denied=%llu\n", (unsigned long long)cs.denied);
+	return ctlsrv_reply_printf(out, "ctl.timeouts=%llu\n", (unsigned long long)cs.timeouts);
+}
+
+static int cmd_metrics(struct ctrl *c, struct ctlsrv_reply *out)
+{
+	struct torrents_gauges g;
+	unsigned f, i;
+
+	fold(c);
+	for (i = 0; i < COUNTERS__MAX; i++) {
+		ctlsrv_reply_printf(out, "# HELP trackerd_%s_total %s\n", counters_names[i],
+				    counters_help[i]);
+		ctlsrv_reply_printf(out, "# TYPE trackerd_%s_total counter\n", counters_names[i]);
+		for (f = 0; f < COUNTERS_FAM__MAX; f++)
+			ctlsrv_reply_printf(out, "trackerd_%s_total{family=\"%s\"} %llu\n",
+					    counters_names[i], family_names[f],
+					    (unsigned long long)c->total[f][i]);
+	}
+	torrents_get_gauges(c->table, &g);
+	ctlsrv_reply_printf(out,
+			    "# HELP trackerd_torrents torrents in the table\n"
+			    "# TYPE trackerd_torrents gauge\ntrackerd_torrents %llu\n",
+			    (unsigned long long)g.torrents);
+	ctlsrv_reply_printf(out,
+			    "# HELP trackerd_peers peers in the table\n"
+			    "# TYPE trackerd_peers gauge\n"
+			    "trackerd_peers{family=\"ipv4\"} %llu\ntrackerd_peers{family=\"ipv6\"} "
+			    "%llu\n",
+			    (unsigned long long)g.peers4, (unsigned long long)g.peers6);
+	return ctlsrv_reply_printf(out,
+				   "# HELP trackerd_workers live socket workers\n"
+				   "# TYPE trackerd_workers gauge\ntrackerd_workers %u\n",
+				   live_workers(c));
+}
+
+static int cmd_workers(struct ctrl *c, struct ctlsrv_reply *out)
+{
+	uint32_t now = boottime_s();
+	unsigned slot;
+
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++) {
+		const struct counters_block *b = segment_counters(c->seg, slot);
+		uint32_t pid = __atomic_load_n(&b->pid, __ATOMIC_RELAXED);
+
+		if (!pid)
+			continue;
+		ctlsrv_reply_printf(
+			out,
+			"slot=%u pid=%u cpu=%d backend=%s generation=%u uptime=%u "
+			"restarts=%u heartbeat=%llu\n",
+			slot, pid, b->cpu, backend_name(b->backend), b->generation,
+			now >= b->started ? now - b->started : 0, b->restarts,
+			(unsigned long long)__atomic_load_n(&b->heartbeat, __ATOMIC_RELAXED));
+	}
+	return 0;
+}
+
+static int parse_hash(const char *hex, uint8_t out[TORRENTS_HASH_LEN])
+{
+	unsigned i;
+
+	for (i = 0; i < TORRENTS_HASH_LEN; i++) {
+		unsigned v;
+
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		out[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+static int cmd_torrent(struct ctrl *c, const char *hex, struct ctlsrv_reply *out)
+{
+	uint8_t hash[TORRENTS_HASH_LEN];
+	struct torrents_counts n;
+	unsigned i;
+
+	if (parse_hash(hex, hash) < 0)
+		return ctlsrv_reply_error(out, -EINVAL, "bad info-hash '%s'", hex);
+	torrents_scrape(c->table, hash, 1, &n);
+	if (!n.seeders && !n.leechers && !n.completed)
+		return ctlsrv_reply_error(out, -ENOENT, "unknown torrent");
+	ctlsrv_reply_printf(out, "info_hash=");
+	for (i = 0; i < TORRENTS_HASH_LEN; i++)
+		ctlsrv_reply_printf(out, "%02x", hash[i]);
+	return ctlsrv_reply_printf(out, "\nseeders=%u\nleechers=%u\ncompleted=%u\n", n.seeders,
+				   n.leechers, n.completed);
+}
+
+/* "top": a min-heap of the N largest swarms seen while walking every stripe. */
+struct top_entry {
+	uint8_t hash[TORRENTS_HASH_LEN];
+	uint32_t seeders;
+	uint32_t leechers;
+	uint32_t completed;
+};
+
+struct top {
+	struct top_entry *e;
+	unsigned n, cap;
+};
+
+static uint64_t top_key(const struct top_entry *e)
+{
+	return (uint64_t)e->seeders + e->leechers;
+}
+
+static void top_sift_down(struct top *t, unsigned i)
+{
+	for (;;) {
+		unsigned l = 2 * i + 1, r = l + 1, m = i;
+		struct top_entry tmp;
+
+		if (l < t->n && top_key(&t->e[l]) < top_key(&t->e[m]))
+			m = l;
+		if (r < t->n && top_key(&t->e[r]) < top_key(&t->e[m]))
+			m = r;
+		if (m == i)
+			return;
+		tmp = t->e[i];
+		t->e[i] = t->e[m];
+		t->e[m] = tmp;
+		i = m;
+	}
+}
+
+static int top_visit(const struct torrents_view *v, void *arg)
+{
+	struct top *t = arg;
+	struct top_entry e;
+	unsigned i;
+
+	memcpy(e.hash, v->info_hash, TORRENTS_HASH_LEN);
+	e.seeders = v->seeders;
+	e.leechers = v->leechers;
+	e.completed = v->completed;
+	if (t->n < t->cap) {
+		/* Sift up. */
+		i = t->n++;
+		while (i > 0 && top_key(&e) < top_key(&t->e[(i - 1) / 2])) {
+			t->e[i] = t->e[(i - 1) / 2];
+			i = (i - 1) / 2;
+		}
+		t->e[i] = e;
+	} else if (top_key(&e) > top_key(&t->e[0])) {
+		t->e[0] = e;
+		top_sift_down(t, 0);
+	}
+	return 0;
+}
+
+static int cmp_top_desc(const void *a, const void *b)
+{
+	uint64_t x = top_key(a), y = top_key(b);
+
+	return (x < y) - (x > y);
+}
+
+static int cmd_top(struct ctrl *c, const struct ctlproto_request *req, struct ctlsrv_reply *out)
+{
+	struct top t = { 0 };
+	unsigned s, i, j;
+
+	t.cap = req->argc ? (unsigned)strtoul(req->argv[0], NULL, 10) : CTLPROTO_TOP_DEFAULT;
+	if (t.cap < 1 || t.cap > CTLPROTO_TOP_MAX)
+		return ctlsrv_reply_error(out, -EINVAL, "N must be 1..%u", CTLPROTO_TOP_MAX);
+	t.e = calloc(t.cap, sizeof(*t.e));
+	if (!t.e)
+		return -ENOMEM;
+	for (s = 0; s < c->nstripes; s++)
+		torrents_iterate_stripe(c->table, s, top_visit, &t);
+	qsort(t.e, t.n, sizeof(*t.e), cmp_top_desc);
+	for (i = 0; i < t.n; i++) {
+		char hex[2 * TORRENTS_HASH_LEN + 1];
+
+		for (j = 0; j < TORRENTS_HASH_LEN; j++)
+			snprintf(hex + 2 * j, 3, "%02x", t.e[i].hash[j]);
+		if (ctlsrv_reply_printf(out, "%s seeders=%u leechers=%u completed=%u\n", hex,
+					t.e[i].seeders, t.e[i].leechers, t.e[i].completed) < 0)
+			break;
+	}
+	free(t.e);
+	return 0;
+}
+
+static int handle(void *ctx, const struct ctlproto_request *req, struct ctlsrv_reply *out)
+{
+	struct ctrl *c = ctx;
+
+	switch (req->cmd) {
+	case CTLPROTO_CMD_STATUS:
+		return cmd_status(c, out);
+	case CTLPROTO_CMD_STATS:
+		return cmd_stats(c, out);
+	case CTLPROTO_CMD_METRICS:
+		return cmd_metrics(c, out);
+	case CTLPROTO_CMD_WORKERS:
+		return cmd_workers(c, out);
+	case CTLPROTO_CMD_TORRENT:
+		return cmd_torrent(c, req->argv[0], out);
+	case CTLPROTO_CMD_TOP:
+		return cmd_top(c, req, out);
+	case CTLPROTO_CMD_RELOAD:
+		/* Signalled after this reply is out: the reload replaces this process. */
+		c->reload_requested = true;
+		return ctlsrv_reply_printf(out, "reload=requested\n");
+	default:
+		return ctlsrv_reply_error(out, -EOPNOTSUPP, "not supported yet");
+	}
+}
+
+/* --- main loop --------------------------------------------------------------- */
+
+int ctrl_run(const struct ctrl_params *p)
+{
+	static struct ctrl ctrl;
+	struct ctrl *c = &ctrl;
+	struct ctlsrv_config cfg;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	c->p = p;
+	c->conf = p->conf;
+	c->seg = p->seg;
+	c->table = segment_torrents(p->seg);
+	c->nstripes = torrents_stripe_count(c->table);
+	c->started_ms = ctlsrv_now_ms();
+	c->pass_start = c->started_ms;
+	c->next_fold = c->started_ms;
+	c->next_summary = c->started_ms + (uint64_t)p->conf->stats_interval * 1000u;
+
+	if (p->control_fd >= 0) {
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.handler = handle;
+		cfg.ctx = c;
+		cfg.admin_uid = (uid_t)-1;
+		cfg.group = (gid_t)-1;
+		r = ctlsrv_open(p->conf->control_socket, p->control_fd, &cfg, &c->srv);
+		if (r < 0) {
+			log_errno(LOG_ERR, r, "cannot serve the control socket '%s'",
+				  p->conf->control_socket);
+			c->srv = NULL;
+		}
+	}
+
+	while (!*p->stop) {
+		struct pollfd pfd = { .fd = c->srv ? ctlsrv_fd(c->srv) : -1, .events = POLLIN };
+		uint64_t now = ctlsrv_now_ms(), next;
+		int timeout, t;
+
+		next = clean_due(c, now);
+		if (now >= c->next_fold) {
+			fold(c);
+			c->next_fold += CTRL_FOLD_MS;
+			if (c->next_fold <= now)
+				c->next_fold = now + CTRL_FOLD_MS;
+			if (p->conf->stats_interval && now >= c->next_summary) {
+				log_summary(c);
+				c->next_summary = now + (uint64_t)p->conf->stats_interval * 1000u;
+			}
+		}
+		if (c->next_fold < next)
+			next = c->next_fold;
+		if (next < now + CTRL_TICK_MIN_MS)
+			next = now + CTRL_TICK_MIN_MS;
+		timeout = (int)(next - now);
+		if (c->srv) {
+			t = ctlsrv_timeout_ms(c->srv, now);
+			if (t >= 0 && t < timeout)
+				timeout = t;
+		}
+		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
+			log_errno(LOG_ERR, -errno, "poll failed");
+		if (c->srv) {
+			ctlsrv_process(c->srv, ctlsrv_now_ms());
+			if (c->reload_requested) {
+				c->reload_requested = false;
+				if (kill(p->sup_pid, SIGHUP) < 0)
+					log_errno(LOG_ERR, -errno, "cannot signal the supervisor");
+			}
+		}
+	}
+	if (c->srv) {
+		ctlsrv_process(c->srv, ctlsrv_now_ms()); /* flush what is ready */
+		ctlsrv_close(c->srv);
+	}
+	return 0;
+}

@@ -1,0 +1,756 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * daemon/sup.c - the supervisor: segment, sockets, children, signals.
+ *
+ * Owns everything that must outlive a child: the shared segment, the UDP
+ * sockets and the control socket. It forks the socket workers and the
+ * control process, pins each worker to a CPU, restarts any child that dies,
+ * and turns SIGTERM/SIGINT into a drain and SIGHUP into a reload. It never
+ * touches a datagram.
+ *
+ * Design notes:
+ * - Signals arrive through a signalfd; the supervisor blocks them from the
+ *   start, so nothing is lost between fork and the main loop, and the loop
+ *   is one poll() whose timeout is the nearest restart or kill deadline.
+ * - Counter slots: each worker writes the counter block of its slot. The
+ *   slot table below is the slot allocator: a worker of a new generation
+ *   takes the lowest slot no live worker holds, so during a reload the old
+ *   generation keeps its blocks while it drains. A restarted (crashed)
+ *   worker keeps its slot and its counters. When a free slot is taken
+ *   again, its old values are first added to the retired block
+ *   (CTRL_RETIRED_SLOT) so totals never go backwards.
+ * - Children: right after fork() they restore default signal dispositions,
+ *   close every descriptor they do not own, ask for SIGKILL when the
+ *   supervisor dies (PR_SET_PDEATHSIG) and check getppid() in case it died
+ *   before that, then unblock signals. SIGTERM/SIGINT only set a flag: the
+ *   worker stops receiving, flushes its replies and returns.
+ * - Restarts back off: 100 ms after a death, doubling up to 10 s while the
+ *   child keeps dying young, back to 100 ms once one has lived 30 s.
+ * - Reload: parse and validate into a fresh struct conf; a failure changes
+ *   nothing. Keys that need new sockets or a new segment keep their running
+ *   value (logged by name). Then a new worker generation is started on the
+ *   same sockets and the old one is sent SIGTERM to drain: both serve the
+ *   sockets for a moment, nothing is dropped. The control process is
+ *   replaced by one running on the new configuration.
+ * - Shutdown: SIGTERM to every child, up to SUP_STOP_MS for them to exit,
+ *   SIGKILL for stragglers, reap them all, exit 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/conf.h"
+#include "daemon/connid.h"
+#include "daemon/ctlsrv.h"
+#include "daemon/ctrl.h"
+#include "daemon/log.h"
+#include "daemon/net.h"
+#include "daemon/sup.h"
+#include "daemon/worker.h"
+#include "shm/counters.h"
+#include "shm/segment.h"
+
+#define SUP_BACKOFF_MIN_MS 100u
+#define SUP_BACKOFF_MAX_MS 10000u
+#define SUP_STABLE_MS 30000u
+#define SUP_STOP_MS 3000u
+/* Workers in one generation; two generations must fit the counter slots. */
+#define SUP_WORKERS_MAX ((CTRL_RETIRED_SLOT) / 2)
+
+_Static_assert(CTRL_RETIRED_SLOT < SEGMENT_WORKER_SLOTS, "retired block is a real slot");
+_Static_assert(SUP_WORKERS_MAX <= NET_MAX_GROUP, "one socket per worker");
+
+enum child_state {
+	CHILD_FREE = 0, /* slot unused */
+	CHILD_RUNNING, /* pid is alive and serving */
+	CHILD_WAITING, /* died; restart at restart_at */
+	CHILD_DRAINING, /* old generation or shutdown: SIGTERM sent, not restarted */
+};
+
+struct child {
+	enum child_state state;
+	pid_t pid;
+	unsigned index; /* worker index within its generation (socket index) */
+	unsigned generation;
+	int cpu;
+	uint64_t started_ms; /* CLOCK_MONOTONIC of the last fork */
+	uint64_t restart_at; /* CLOCK_MONOTONIC ms, CHILD_WAITING only */
+	uint64_t kill_at; /* CLOCK_MONOTONIC ms, CHILD_DRAINING only */
+	unsigned backoff_ms;
+	unsigned restarts;
+};
+
+struct sup {
+	struct conf conf; /* the running configuration */
+	const struct sup_args *args;
+	pid_t pid;
+	struct segment *seg;
+	struct net_sockets net;
+	int sigfd;
+	int control_fd; /* listening control socket, -1 if none */
+	bool control_created; /* we bound it: unlink at exit */
+	unsigned nworkers; /* workers per generation (= sockets per family) */
+	unsigned generation;
+	uint64_t started_wall; /* CLOCK_REALTIME seconds */
+	int cpus[CPU_SETSIZE]; /* CPUs we may run on, in order */
+	unsigned ncpus;
+	struct child w[SEGMENT_WORKER_SLOTS]; /* indexed by counter slot */
+	struct child ctrl;
+	bool ctrl_restart_now; /* replaced on reload: no back-off */
+	bool stopping;
+	uint64_t stop_deadline;
+};
+
+/* Set by the children's SIGTERM/SIGINT handler. */
+static volatile sig_atomic_t child_stop;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static unsigned resolve_workers(const struct conf *c)
+{
+	long n = c->workers;
+
+	if (n == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		if (n < 1)
+			n = 1;
+	}
+	if (n > (long)SUP_WORKERS_MAX) {
+		log_msg(LOG_WARNING, "workers = %ld is more than %u, using %u", n, SUP_WORKERS_MAX,
+			SUP_WORKERS_MAX);
+		n = SUP_WORKERS_MAX;
+	}
+	return (unsigned)n;
+}
+
+static void load_cpus(struct sup *s)
+{
+	cpu_set_t set;
+	int i;
+
+	s->ncpus = 0;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		for (i = 0; i < CPU_SETSIZE; i++)
+			if (CPU_ISSET(i, &set))
+				s->cpus[s->ncpus++] = i;
+	}
+	if (s->ncpus == 0) {
+		s->cpus[0] = -1;
+		s->ncpus = 1;
+	}
+}
+
+static void describe_status(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+	else
+		snprintf(buf, len, "ended with wait status 0x%x", (unsigned)status);
+}
+
+/* --- in the child, right after fork() ------------------------------------ */
+
+static void on_child_stop(int sig)
+{
+	(void)sig;
+	child_stop = 1;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Close every descriptor above stderr except the keep[] ones. */
+static void close_all_but(int *keep, unsigned nkeep)
+{
+	unsigned i;
+	int lo = 3;
+
+	qsort(keep, nkeep, sizeof(keep[0]), cmp_int);
+	for (i = 0; i < nkeep; i++) {
+		if (keep[i] < lo)
+			continue;
+		if (keep[i] > lo)
+			close_range((unsigned)lo, (unsigned)keep[i] - 1, 0);
+		lo = keep[i] + 1;
+	}
+	close_range((unsigned)lo, ~0u, 0);
+}
+
+/*
+ * Common child set-up. Dies at once if the supervisor is already gone.
+ * Signals stay blocked until the end, so a SIGTERM sent right after fork()
+ * reaches our handler instead of the default action.
+ */
+static void child_setup(const struct sup *s, const char *role, int *keep, unsigned nkeep)
+{
+	struct sigaction sa;
+	sigset_t all;
+	int sig;
+
+	log_set_role(role);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL); /* SIGKILL, SIGSTOP, RT internals: EINVAL, fine */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != s->pid)
+		_exit(1);
+	close_all_but(keep, nkeep);
+
+	child_stop = 0;
+	sa.sa_handler = on_child_stop; /* no SA_RESTART: blocking calls return EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+static void pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+	int r;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0) {
+		r = -errno;
+		log_errno(LOG_WARNING, r, "cannot pin to cpu %d, ignoring", cpu);
+	}
+}
+
+static void __attribute__((noreturn)) run_worker(struct sup *s, struct child *k, unsigned slot)
+{
+	struct worker_params p;
+	int keep[3];
+	unsigned nkeep = 0;
+	char role[32];
+
+	memset(&p, 0, sizeof(p));
+	if (s->net.fd4[k->index] >= 0)
+		p.fds[p.nfds++] = keep[nkeep++] = s->net.fd4[k->index];
+	if (s->net.fd6[k->index] >= 0)
+		p.fds[p.nfds++] = keep[nkeep++] = s->net.fd6[k->index];
+	keep[nkeep++] = segment_fd(s->seg);
+	snprintf(role, sizeof(role), "worker/%u", k->index);
+	child_setup(s, role, keep, nkeep);
+	pin_to_cpu(k->cpu);
+
+	p.slot = slot;
+	p.cpu = k->cpu;
+	p.generation = k->generation;
+	p.conf = &s->conf;
+	p.seg = s->seg;
+	p.stop = &child_stop;
+	_exit(worker_run(&p));
+}
+
+static void __attribute__((noreturn)) run_ctrl(struct sup *s)
+{
+	struct ctrl_params p;
+	int keep[2];
+	unsigned nkeep = 0;
+
+	keep[nkeep++] = segment_fd(s->seg);
+	if (s->control_fd >= 0)
+		keep[nkeep++] = s->control_fd;
+	child_setup(s, "ctrl", keep, nkeep);
+
+	memset(&p, 0, sizeof(p));
+	p.conf = &s->conf;
+	p.seg = s->seg;
+	p.sup_pid = s->pid;
+	p.generation = s->generation;
+	p.workers = s->nworkers;
+	p.started = s->started_wall;
+	p.control_fd = s->control_fd;
+	p.stop = &child_stop;
+	_exit(ctrl_run(&p));
+}
+
+/* --- in the supervisor ---------------------------------------------------- */
+
+/* Fold a reused slot's old values into the retired block, then zero it. */
+static void retire_slot(struct sup *s, unsigned slot)
+{
+	struct counters_block *b = segment_counters(s->seg, slot);
+	struct counters_block *r = segment_counters(s->seg, CTRL_RETIRED_SLOT);
+	unsigned f, i;
+
+	for (f = 0; f < COUNTERS_FAM__MAX; f++) {
+		for (i = 0; i < COUNTERS__MAX; i++) {
+			uint64_t v = counters_read(b, f, (enum counters_id)i);
+
+			if (v) {
+				counters_add(r, f, (enum counters_id)i, v);
+				__atomic_store_n(&b->v[f][i], 0, __ATOMIC_RELAXED);
+			}
+		}
+	}
+	b->restarts = 0;
+	b->pid = 0;
+}
+
+static int fork_worker(struct sup *s, unsigned slot)
+{
+	struct child *k = &s->w[slot];
+	struct counters_block *b = segment_counters(s->seg, slot);
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return log_errno(LOG_ERR, -errno, "cannot fork worker/%u", k->index);
+	if (pid == 0)
+		run_worker(s, k, slot);
+	k->pid = pid;
+	k->state = CHILD_RUNNING;
+	k->started_ms = now_ms();
+	b->restarts = k->restarts;
+	log_msg(LOG_INFO, "worker/%u started: pid %d, cpu %d, slot %u, generation %u", k->index,
+		(int)pid, k->cpu, slot, k->generation);
+	return 0;
+}
+
+static int fork_ctrl(struct sup *s)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return log_errno(LOG_ERR, -errno, "cannot fork the control process");
+	if (pid == 0)
+		run_ctrl(s);
+	s->ctrl.pid = pid;
+	s->ctrl.state = CHILD_RUNNING;
+	s->ctrl.started_ms = now_ms();
+	log_msg(LOG_INFO, "control process started: pid %d", (int)pid);
+	return 0;
+}
+
+/* Start worker i of the current generation in the lowest free slot. */
+static int start_worker(struct sup *s, unsigned i)
+{
+	struct child *k;
+	unsigned slot;
+	int r;
+
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
+		if (s->w[slot].state == CHILD_FREE)
+			break;
+	if (slot == CTRL_RETIRED_SLOT)
+		return log_errno(LOG_ERR, -ENOSPC, "no free counter slot for worker/%u", i);
+	retire_slot(s, slot);
+	k = &s->w[slot];
+	memset(k, 0, sizeof(*k));
+	k->index = i;
+	k->generation = s->generation;
+	k->cpu = s->cpus[i % s->ncpus];
+	k->backoff_ms = SUP_BACKOFF_MIN_MS;
+	r = fork_worker(s, slot);
+	if (r < 0) {
+		/* Retry later like a crash. */
+		k->state = CHILD_WAITING;
+		k->restart_at = now_ms() + k->backoff_ms;
+	}
+	return 0;
+}
+
+/* A child died unexpectedly: schedule its restart. */
+static void schedule_restart(struct child *k, uint64_t now)
+{
+	if (now - k->started_ms >= SUP_STABLE_MS)
+		k->backoff_ms = SUP_BACKOFF_MIN_MS;
+	k->state = CHILD_WAITING;
+	k->pid = 0;
+	k->restart_at = now + k->backoff_ms;
+	k->backoff_ms =
+		k->backoff_ms * 2 > SUP_BACKOFF_MAX_MS ? SUP_BACKOFF_MAX_MS : k->backoff_ms * 2;
+}
+
+static void reap(struct sup *s)
+{
+	char how[96];
+	uint64_t now = now_ms();
+	unsigned slot;
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		describe_status(status, how, sizeof(how));
+		if (pid == s->ctrl.pid) {
+			s->ctrl.pid = 0;
+			if (s->stopping || s->ctrl.state == CHILD_DRAINING) {
+				s->ctrl.state = CHILD_FREE;
+				log_msg(LOG_INFO, "control process %s", how);
+				if (s->ctrl_restart_now && !s->stopping) {
+					s->ctrl_restart_now = false;
+					s->ctrl.state = CHILD_WAITING;
+					s->ctrl.restart_at = now;
+				}
+				continue;
+			}
+			schedule_restart(&s->ctrl, now);
+			s->ctrl.restarts++;
+			log_msg(LOG_ERR, "control process (pid %d) %s, restarting in %u ms",
+				(int)pid, how, (unsigned)(s->ctrl.restart_at - now));
+			continue;
+		}
+		for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
+			if (s->w[slot].pid == pid && s->w[slot].state != CHILD_FREE)
+				break;
+		if (slot == CTRL_RETIRED_SLOT)
+			continue; /* not ours (cannot happen: we fork nothing else) */
+		{
+			struct child *k = &s->w[slot];
+			struct counters_block *b = segment_counters(s->seg, slot);
+
+			__atomic_store_n(&b->pid, 0, __ATOMIC_RELAXED);
+			if (k->state == CHILD_DRAINING || s->stopping) {
+				log_msg(k->state == CHILD_DRAINING && WIFEXITED(status) &&
+							!WEXITSTATUS(status) ?
+						LOG_INFO :
+						LOG_WARNING,
+					"worker/%u (pid %d, generation %u) %s", k->index, (int)pid,
+					k->generation, how);
+				k->state = CHILD_FREE;
+				k->pid = 0;
+				continue;
+			}
+			schedule_restart(k, now);
+			k->restarts++;
+			log_msg(LOG_ERR, "worker/%u (pid %d) %s, restarting in %u ms", k->index,
+				(int)pid, how, (unsigned)(k->restart_at - now));
+		}
+	}
+}
+
+static void stop_child(struct child *k, uint64_t now, unsigned grace_ms)
+{
+	if (k->state == CHILD_WAITING) {
+		k->state = CHILD_FREE;
+		return;
+	}
+	if (k->state != CHILD_RUNNING)
+		return;
+	kill(k->pid, SIGTERM);
+	k->state = CHILD_DRAINING;
+	k->kill_at = now + grace_ms;
+}
+
+static void begin_shutdown(struct sup *s, int sig)
+{
+	uint64_t now = now_ms();
+	unsigned slot;
+
+	log_msg(LOG_NOTICE, "%s: stopping", strsignal(sig));
+	s->stopping = true;
+	s->stop_deadline = now + SUP_STOP_MS;
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
+		stop_child(&s->w[slot], now, SUP_STOP_MS);
+	stop_child(&s->ctrl, now, SUP_STOP_MS);
+}
+
+/* The keys that need a restart keep their running values. */
+static void keep_restart_keys(const struct conf *cur, struct conf *nc)
+{
+	nc->listen4_enabled = cur->listen4_enabled;
+	nc->listen4 = cur->listen4;
+	nc->listen6_enabled = cur->listen6_enabled;
+	nc->listen6 = cur->listen6;
+	nc->ipv6_only = cur->ipv6_only;
+	nc->socket_recv_buffer = cur->socket_recv_buffer;
+	nc->socket_send_buffer = cur->socket_send_buffer;
+	memcpy(nc->control_socket, cur->control_socket, sizeof(nc->control_socket));
+	memcpy(nc->state_directory, cur->state_directory, sizeof(nc->state_directory));
+	nc->max_torrents = cur->max_torrents;
+	nc->max_peers = cur->max_peers;
+	nc->max_peers_ipv6 = cur->max_peers_ipv6;
+}
+
+static void reload(struct sup *s)
+{
+	char err[CONF_ERR_MAX];
+	char names[512];
+	bool old[CTRL_RETIRED_SLOT];
+	struct conf nc;
+	uint64_t now;
+	unsigned slot, i, n;
+	int r;
+
+	log_msg(LOG_NOTICE, "reloading the configuration from %s",
+		s->args->config_path ? s->args->config_path : "built-in defaults");
+	r = conf_load(&nc, s->args->config_path, s->args->overrides, s->args->noverrides, err,
+		      sizeof(err));
+	if (r < 0) {
+		log_msg(LOG_ERR, "reload failed, nothing changed: %s", err);
+		return;
+	}
+	if (conf_diff_restart_keys(&s->conf, &nc, names, sizeof(names)) > 0)
+		log_msg(LOG_WARNING,
+			"reload: %s cannot change without a restart, keeping the "
+			"running values",
+			names);
+	keep_restart_keys(&s->conf, &nc);
+	n = resolve_workers(&nc);
+	if (n != s->nworkers) {
+		log_msg(LOG_WARNING,
+			"reload: workers cannot change from %u to %u without a restart (one socket "
+			"per worker), keeping %u",
+			s->nworkers, n, s->nworkers);
+		nc.workers = s->conf.workers;
+	}
+	log_set_level(nc.log_level);
+	s->conf = nc;
+	s->generation++;
+
+	/* Old generation: everything alive now. Start the new one, then drain the old. */
+	now = now_ms();
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
+		old[slot] = s->w[slot].state != CHILD_FREE;
+	for (i = 0; i < s->nworkers; i++)
+		start_worker(s, i);
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
+		if (old[slot])
+			stop_child(&s->w[slot], now, SUP_STOP_MS);
+
+	/* The control process picks the new settings up by being replaced. */
+	if (s->ctrl.state == CHILD_RUNNING) {
+		stop_child(&s->ctrl, now, SUP_STOP_MS);
+		s->ctrl_restart_now = true;
+	} else if (s->ctrl.state == CHILD_WAITING) {
+		s->ctrl.restart_at = now;
+	}
+	log_msg(LOG_NOTICE, "reloaded: generation %u, %u workers", s->generation, s->nworkers);
+}
+
+static bool have_children(const struct sup *s)
+{
+	unsigned slot;
+
+	if (s->ctrl.state == CHILD_RUNNING || s->ctrl.state == CHILD_DRAINING)
+		return true;
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
+		if (s->w[slot].state == CHILD_RUNNING || s->w[slot].state == CHILD_DRAINING)
+			return true;
+	return false;
+}
+
+/* Run due restarts and kills; return the poll timeout until the next one. */
+static int run_timers(struct sup *s)
+{
+	uint64_t now = now_ms(), next = UINT64_MAX;
+	unsigned slot;
+
+	for (slot = 0; slot <= CTRL_RETIRED_SLOT; slot++) {
+		struct child *k = slot < CTRL_RETIRED_SLOT ? &s->w[slot] : &s->ctrl;
+
+		if (k->state == CHILD_WAITING && !s->stopping) {
+			if (k->restart_at <= now) {
+				int r = k == &s->ctrl ? fork_ctrl(s) : fork_worker(s, slot);
+
+				if (r < 0)
+					schedule_restart(k, now);
+			}
+			if (k->state == CHILD_WAITING && k->restart_at < next)
+				next = k->restart_at;
+		} else if (k->state == CHILD_DRAINING) {
+			if (k->kill_at <= now) {
+				if (k == &s->ctrl)
+					log_msg(LOG_WARNING,
+						"control process (pid %d) did not stop "
+						"in time, killing it",
+						(int)k->pid);
+				else
+					log_msg(LOG_WARNING,
+						"worker/%u (pid %d) did not stop in "
+						"time, killing it",
+						k->index, (int)k->pid);
+				kill(k->pid, SIGKILL);
+				k->kill_at = now + 60000; /* once; SIGCHLD follows */
+			}
+			if (k->kill_at < next)
+				next = k->kill_at;
+		}
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)(next - now > INT_MAX ? INT_MAX : next - now);
+}
+
+static int setup_signals(struct sup *s, sigset_t *ret_old)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, ret_old) < 0)
+		return -errno;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	s->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sigfd < 0)
+		return -errno;
+	return 0;
+}
+
+static void main_loop(struct sup *s)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = s->sigfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+		int timeout;
+
+		timeout = run_timers(s);
+		if (s->stopping && !have_children(s))
+			break;
+		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR) {
+			log_errno(LOG_ERR, -errno, "poll failed");
+			continue;
+		}
+		while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			switch (si.ssi_signo) {
+			case SIGCHLD:
+				reap(s);
+				break;
+			case SIGTERM:
+			case SIGINT:
+				if (!s->stopping)
+					begin_shutdown(s, (int)si.ssi_signo);
+				break;
+			case SIGHUP:
+				if (!s->stopping)
+					reload(s);
+				break;
+			}
+		}
+		/* SIGCHLDs coalesce: reap whatever is left each round. */
+		reap(s);
+	}
+}
+
+int sup_run(const struct conf *c, const struct sup_args *args)
+{
+	static struct sup sup; /* large (slot table); one per process */
+	struct sup *s = &sup;
+	struct segment_params sp;
+	uint8_t key[CONNID_KEY_LEN];
+	sigset_t oldmask;
+	unsigned i;
+	int r, status = 1;
+
+	memset(s, 0, sizeof(*s));
+	s->conf = *c;
+	s->args = args;
+	s->pid = getpid();
+	s->sigfd = -1;
+	s->control_fd = -1;
+	s->started_wall = (uint64_t)time(NULL);
+	for (i = 0; i < NET_MAX_GROUP; i++)
+		s->net.fd4[i] = s->net.fd6[i] = -1;
+	load_cpus(s);
+	s->nworkers = resolve_workers(c);
+
+	r = setup_signals(s, &oldmask);
+	if (r < 0) {
+		log_errno(LOG_ERR, r, "cannot set up signal handling");
+		goto out;
+	}
+
+	r = connid_new_key(key);
+	if (r < 0) {
+		log_errno(LOG_ERR, r, "cannot draw the connection-id key");
+		goto out;
+	}
+	sp.max_torrents = c->max_torrents;
+	sp.max_peers4 = c->max_peers;
+	sp.max_peers6 = c->max_peers_ipv6;
+	r = segment_create(&sp, key, &s->seg);
+	explicit_bzero(key, sizeof(key));
+	if (r < 0) {
+		log_errno(LOG_ERR, r, "cannot create the shared segment (%zu bytes)",
+			  segment_size_for(&sp));
+		goto out;
+	}
+	log_msg(LOG_INFO, "segment: %zu MiB for %llu torrents, %llu + %llu peers",
+		segment_size(s->seg) >> 20, (unsigned long long)sp.max_torrents,
+		(unsigned long long)sp.max_peers4, (unsigned long long)sp.max_peers6);
+
+	r = net_open(c, s->nworkers, &s->net);
+	if (r < 0)
+		goto out;
+
+	if (c->control_socket[0]) {
+		r = ctlsrv_bind(c->control_socket, (gid_t)-1, &s->control_fd);
+		if (r < 0)
+			log_errno(LOG_WARNING, r,
+				  "cannot create the control socket '%s', running "
+				  "without it",
+				  c->control_socket);
+		else
+			s->control_created = true;
+	}
+
+	log_msg(LOG_NOTICE, "trackerd %s starting %u worker%s (io_backend %s)", TRACKERD_VERSION,
+		s->nworkers, s->nworkers == 1 ? "" : "s",
+		c->io_backend == CONF_BACKEND_IO_URING ? "io_uring" :
+		c->io_backend == CONF_BACKEND_MMSG     ? "mmsg" :
+							 "auto");
+	s->generation = 1;
+	for (i = 0; i < s->nworkers; i++)
+		start_worker(s, i);
+	s->ctrl.backoff_ms = SUP_BACKOFF_MIN_MS;
+	if (fork_ctrl(s) < 0) {
+		s->ctrl.state = CHILD_WAITING;
+		s->ctrl.restart_at = now_ms() + SUP_BACKOFF_MIN_MS;
+	}
+
+	main_loop(s);
+	log_msg(LOG_NOTICE, "stopped");
+	status = 0;
+out:
+	if (s->control_fd >= 0) {
+		close(s->control_fd);
+		if (s->control_created)
+			unlink(c->control_socket);
+	}
+	net_close(&s->net);
+	if (s->seg)
+		segment_close(s->seg);
+	if (s->sigfd >= 0)
+		close(s->sigfd);
+	return status;
+}
