@@ -215,6 +215,9 @@ static int exchange(int fd, const char *req, size_t reqlen, int64_t deadline)
 		char *nl;
 
 		n = recv_some(fd, buf, sizeof(buf), deadline);
+		/* the server closed with our unread bytes queued: the reply is complete */
+		if (n == -ECONNRESET && data)
+			n = 0;
 		if (n < 0)
 			return conn_failed("cannot read the reply", (int)n);
 		if (n == 0) {

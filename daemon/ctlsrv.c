@@ -333,8 +333,24 @@ out_fd:
 	return r;
 }
 
+/*
+ * Closing a unix socket with unread input makes the peer's next read fail
+ * with ECONNRESET instead of EOF (after the data it has). Discard a little
+ * unread input first so that a client that sent more than one line still
+ * sees a clean end; a flood is not drained (bounded).
+ */
+static void drain_input(int fd)
+{
+	char scratch[CTLPROTO_REQUEST_MAX];
+
+	for (int i = 0; i < 4; i++)
+		if (recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) <= 0)
+			return;
+}
+
 static void conn_close(struct ctlsrv *srv, struct conn *c)
 {
+	drain_input(c->fd);
 	close(c->fd); /* also removes it from the epoll set */
 	free(c->out);
 	memset(c, 0, sizeof(*c));
@@ -509,6 +525,7 @@ static void accept_clients(struct ctlsrv *srv, uint64_t now_ms)
 		if (!c) {
 			srv->stats.rejected_busy++;
 			send_and_forget(fd, "error too many connections\n");
+			drain_input(fd);
 			close(fd);
 			continue;
 		}
