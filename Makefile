@@ -6,7 +6,7 @@
 #   SAN=address,undefined    sanitized build, objects in build-san/ unless O= is given
 #   O=DIR                    object and binary directory (default build/)
 #   V=1                      show full commands
-#   PREFIX DESTDIR SBINDIR BINDIR MANDIR UNITDIR   install layout
+#   PREFIX DESTDIR SBINDIR BINDIR MANDIR UNITDIR SYSUSERSDIR   install layout
 #   NODEPS=1                 do not run the package check before run/check
 -include config.mk
 
@@ -16,6 +16,7 @@ BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 PKG_CONFIG ?= pkg-config
 UNITDIR    ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /usr/lib/systemd/system)
+SYSUSERSDIR ?= $(or $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null),/usr/lib/sysusers.d)
 ifneq ($(SAN),)
 O          ?= build-san
 else
@@ -227,11 +228,15 @@ install: $(BINS)
 			chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}; \
 		done; \
 	fi
+	@if [ -f systemd/sysusers.d-trackerd.conf ]; then \
+		install -D -m 0644 systemd/sysusers.d-trackerd.conf $(DESTDIR)$(SYSUSERSDIR)/trackerd.conf; \
+	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/trackerd $(DESTDIR)$(BINDIR)/trackerctl
 	for m in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$${u##*/}; done
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/trackerd.conf
 
 clean:
 	rm -rf build build-san build-fuzz
