@@ -106,6 +106,20 @@ for sc in io_uring_setup io_uring_enter io_uring_register recvmmsg sendmmsg recv
 done
 echo "$(printf '%s\n' "$allowed" | wc -l) calls allowed, $(printf '%s\n' "$denied" | wc -l) denied; all needed ones allowed"
 
+echo "== sysusers.d entry creates the user and group the units name"
+user=$(sed -n 's/^User=//p' "$tmp/trackerd.service")
+group=$(sed -n 's/^SocketGroup=//p' "$tmp/trackerd.socket")
+if command -v systemd-sysusers >/dev/null 2>&1; then
+	mkdir -p "$tmp/root/etc"
+	systemd-sysusers --root="$tmp/root" - <"$top/systemd/sysusers.d-trackerd.conf" ||
+		fail "systemd-sysusers rejects systemd/sysusers.d-trackerd.conf"
+	grep -q "^$user:" "$tmp/root/etc/passwd" || fail "sysusers entry does not create user '$user'"
+	grep -q "^$group:" "$tmp/root/etc/group" || fail "sysusers entry does not create group '$group'"
+	echo "user $user, group $group"
+else
+	echo "systemd-sysusers not installed, entry not checked"
+fi
+
 echo "== offline security exposure"
 sec=$(cd "$tmp" && MANPATH="$tmp/man" systemd-analyze security --offline=yes --threshold=20 \
 	"$tmp/trackerd.service" 2>&1)
