@@ -34,8 +34,8 @@
  * - Notifications go to $NOTIFY_SOCKET, which is left in the environment
  *   so the supervisor can notify for its whole life. Forked children inherit
  *   it but never call svc_*; with NotifyAccess=main systemd would ignore
- *   them anyway. A failing notification is logged once, not every time a
- *   STATUS= line is refreshed.
+ *   them anyway. A failing notification is logged once per run of
+ *   failures, not every time a STATUS= line is refreshed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -297,14 +297,16 @@ void svc_fds_close(struct svc_fds *f)
 	fds_reset(f);
 }
 
-/* Send one message; log the first failure of the process only. */
+/* Send one message; of a run of failures, log only the first. */
 static int notify(const char *msg, const int *fds, unsigned nfds)
 {
 	static bool failed_once;
 	int r;
 
 	r = sd_pid_notify_with_fds(0, 0, msg, fds, nfds);
-	if (r < 0 && !failed_once) {
+	if (r >= 0) {
+		failed_once = false;
+	} else if (!failed_once) {
 		const char *nl = strchr(msg, '\n');
 		int len = nl ? (int)(nl - msg) : (int)strlen(msg);
 
