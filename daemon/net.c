@@ -190,7 +190,6 @@ int net_open(const struct conf *c, unsigned n, struct net_sockets *ret)
 	if (n < 1 || n > NET_MAX_GROUP)
 		return -EINVAL;
 	memset(&s, 0, sizeof(s));
-	s.n = n;
 	for (i = 0; i < NET_MAX_GROUP; i++)
 		s.fd4[i] = s.fd6[i] = -1;
 	if (c->listen4_enabled) {
@@ -206,15 +205,47 @@ int net_open(const struct conf *c, unsigned n, struct net_sockets *ret)
 			net_close(&s);
 			return r;
 		}
+		s.n6 = n;
 	}
 	*ret = s;
 	return 0;
+}
+
+static void log_inherited(const int *fds, unsigned n)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char name[INET6_ADDRSTRLEN + 16];
+
+	if (!n || getsockname(fds[0], (struct sockaddr *)&ss, &sl) < 0)
+		return;
+	format_addr((const struct sockaddr *)&ss, name, sizeof(name));
+	log_msg(LOG_NOTICE, "listening on udp %s (%u inherited socket%s)", name, n,
+		n > 1 ? "s" : "");
+}
+
+void net_adopt(struct net_sockets *s, const int *fd4, unsigned n4, const int *fd6, unsigned n6)
+{
+	unsigned i;
+
+	memset(s, 0, sizeof(*s));
+	for (i = 0; i < NET_MAX_GROUP; i++)
+		s->fd4[i] = s->fd6[i] = -1;
+	s->n4 = n4 < NET_MAX_GROUP ? n4 : NET_MAX_GROUP;
+	s->n6 = n6 < NET_MAX_GROUP ? n6 : NET_MAX_GROUP;
+	for (i = 0; i < s->n4; i++)
+		s->fd4[i] = fd4[i];
+	for (i = 0; i < s->n6; i++)
+		s->fd6[i] = fd6[i];
+	log_inherited(s->fd4, s->n4);
+	log_inherited(s->fd6, s->n6);
 }
 
 void net_close(struct net_sockets *s)
 {
 	unsigned i;
 
+	s->n4 = s->n6 = 0;
 	for (i = 0; i < NET_MAX_GROUP; i++) {
 		if (s->fd4[i] >= 0)
 			close(s->fd4[i]);

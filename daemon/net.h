@@ -20,7 +20,8 @@ struct conf;
 #define NET_MAX_GROUP 128
 
 struct net_sockets {
-	unsigned n; /* sockets per enabled family (= worker count) */
+	unsigned n4; /* sockets in fd4[] (bound: one per worker), 0 when off */
+	unsigned n6; /* sockets in fd6[] */
 	int fd4[NET_MAX_GROUP]; /* IPv4 group, -1 when listen_ipv4 is off */
 	int fd6[NET_MAX_GROUP]; /* IPv6 group, -1 when listen_ipv6 is off */
 	uint16_t port4; /* bound port, host order, 0 when off */
@@ -36,6 +37,21 @@ struct net_sockets {
  * group. Returns 0 or -errno (logged); on failure nothing stays open.
  */
 int net_open(const struct conf *c, unsigned n, struct net_sockets *ret);
+
+/*
+ * Take over sockets inherited from the service manager instead of binding:
+ * n4 IPv4 and n6 IPv6 datagram sockets (either may be 0), already bound.
+ * Worker i then serves fd4[i % n4] and fd6[i % n6]. Logs what it uses.
+ */
+void net_adopt(struct net_sockets *s, const int *fd4, unsigned n4, const int *fd6, unsigned n6);
+
+/*
+ * Take over sockets inherited from the service manager instead of binding:
+ * n4 IPv4 and n6 IPv6 datagram sockets (either may be 0, at most
+ * NET_MAX_GROUP each), already bound. Worker i serves fd4[i % n4] and
+ * fd6[i % n6]. Logs what it uses.
+ */
+void net_adopt(struct net_sockets *s, const int *fd4, unsigned n4, const int *fd6, unsigned n6);
 
 /* Close every socket and mark them -1. */
 void net_close(struct net_sockets *s);

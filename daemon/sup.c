@@ -59,6 +59,7 @@
 #include "daemon/log.h"
 #include "daemon/net.h"
 #include "daemon/sup.h"
+#include "daemon/svc.h"
 #include "daemon/worker.h"
 #include "shm/counters.h"
 #include "shm/segment.h"
@@ -102,7 +103,8 @@ struct sup {
 	int sigfd;
 	int control_fd; /* listening control socket, -1 if none */
 	bool control_created; /* we bound it: unlink at exit */
-	unsigned nworkers; /* workers per generation (= sockets per family) */
+	unsigned nworkers; /* workers per generation */
+	bool inherited; /* sockets from systemd: not one per worker */
 	unsigned generation;
 	uint64_t started_wall; /* CLOCK_REALTIME seconds */
 	int cpus[CPU_SETSIZE]; /* CPUs we may run on, in order */
@@ -112,6 +114,10 @@ struct sup {
 	bool ctrl_restart_now; /* replaced on reload: no back-off */
 	bool stopping;
 	uint64_t stop_deadline;
+	bool ready_pending; /* READY=1 not yet sent for this generation */
+	uint64_t watchdog_ms; /* half the service manager's period, 0 = off */
+	uint64_t next_watchdog;
+	uint64_t last_heartbeat[SEGMENT_WORKER_SLOTS];
 };
 
 /* Set by the children's SIGTERM/SIGINT handler. */
@@ -257,10 +263,10 @@ static void __attribute__((noreturn)) run_worker(struct sup *s, struct child *k,
 	char role[32];
 
 	memset(&p, 0, sizeof(p));
-	if (s->net.fd4[k->index] >= 0)
-		p.fds[p.nfds++] = keep[nkeep++] = s->net.fd4[k->index];
-	if (s->net.fd6[k->index] >= 0)
-		p.fds[p.nfds++] = keep[nkeep++] = s->net.fd6[k->index];
+	if (s->net.n4)
+		p.fds[p.nfds++] = keep[nkeep++] = s->net.fd4[k->index % s->net.n4];
+	if (s->net.n6)
+		p.fds[p.nfds++] = keep[nkeep++] = s->net.fd6[k->index % s->net.n6];
 	keep[nkeep++] = segment_fd(s->seg);
 	snprintf(role, sizeof(role), "worker/%u", k->index);
 	child_setup(s, role, keep, nkeep);
@@ -472,6 +478,7 @@ static void begin_shutdown(struct sup *s, int sig)
 	unsigned slot;
 
 	log_msg(LOG_NOTICE, "%s: stopping", strsignal(sig));
+	svc_notify_stopping();
 	s->stopping = true;
 	s->stop_deadline = now + SUP_STOP_MS;
 	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
@@ -506,12 +513,14 @@ static void reload(struct sup *s)
 	unsigned slot, i, n;
 	int r;
 
+	svc_notify_reloading();
 	log_msg(LOG_NOTICE, "reloading the configuration from %s",
 		s->args->config_path ? s->args->config_path : "built-in defaults");
 	r = conf_load(&nc, s->args->config_path, s->args->overrides, s->args->noverrides, err,
 		      sizeof(err));
 	if (r < 0) {
 		log_msg(LOG_ERR, "reload failed, nothing changed: %s", err);
+		svc_notify_ready();
 		return;
 	}
 	if (conf_diff_restart_keys(&s->conf, &nc, names, sizeof(names)) > 0)
@@ -521,7 +530,9 @@ static void reload(struct sup *s)
 			names);
 	keep_restart_keys(&s->conf, &nc);
 	n = resolve_workers(&nc);
-	if (n != s->nworkers) {
+	if (s->inherited) {
+		s->nworkers = n;
+	} else if (n != s->nworkers) {
 		log_msg(LOG_WARNING,
 			"reload: workers cannot change from %u to %u without a restart (one socket "
 			"per worker), keeping %u",
@@ -550,6 +561,7 @@ static void reload(struct sup *s)
 		s->ctrl.restart_at = now;
 	}
 	log_msg(LOG_NOTICE, "reloaded: generation %u, %u workers", s->generation, s->nworkers);
+	s->ready_pending = true; /* READY=1 again once the new generation serves */
 }
 
 static bool have_children(const struct sup *s)
@@ -606,6 +618,83 @@ static int run_timers(struct sup *s)
 	return next <= now ? 0 : (int)(next - now > INT_MAX ? INT_MAX : next - now);
 }
 
+/* Every worker of the current generation runs and has chosen its backend. */
+static bool generation_serving(struct sup *s)
+{
+	unsigned slot;
+
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++) {
+		const struct child *k = &s->w[slot];
+		const struct counters_block *b = segment_counters(s->seg, slot);
+
+		if (k->generation != s->generation || k->state == CHILD_FREE ||
+		    k->state == CHILD_DRAINING)
+			continue;
+		if (k->state != CHILD_RUNNING ||
+		    __atomic_load_n(&b->pid, __ATOMIC_RELAXED) != (uint32_t)k->pid ||
+		    !__atomic_load_n(&b->backend, __ATOMIC_RELAXED))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * True when every running worker bumped its heartbeat since the last call.
+ * A worker that made no progress for a whole period is stuck: kill it, the
+ * restart logic brings a fresh one.
+ */
+static bool workers_progressed(struct sup *s, uint64_t now)
+{
+	bool all = true;
+	unsigned slot;
+
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++) {
+		struct child *k = &s->w[slot];
+		uint64_t hb = __atomic_load_n(&segment_counters(s->seg, slot)->heartbeat,
+					      __ATOMIC_RELAXED);
+
+		if (k->state == CHILD_RUNNING && hb == s->last_heartbeat[slot] &&
+		    now - k->started_ms > s->watchdog_ms) {
+			log_msg(LOG_ERR,
+				"worker/%u (pid %d) made no progress for %llu ms, killing it",
+				k->index, (int)k->pid, (unsigned long long)s->watchdog_ms);
+			kill(k->pid, SIGKILL);
+			all = false;
+		}
+		s->last_heartbeat[slot] = hb;
+	}
+	return all;
+}
+
+/* sd_notify duties; returns the poll timeout they need (-1: none). */
+static int service_timers(struct sup *s)
+{
+	uint64_t now = now_ms();
+	int t = -1;
+
+	if (s->ready_pending && !s->stopping) {
+		if (generation_serving(s)) {
+			s->ready_pending = false;
+			svc_notify_ready();
+			svc_notify_status("serving with %u workers, generation %u", s->nworkers,
+					  s->generation);
+			log_msg(LOG_INFO, "generation %u serving", s->generation);
+		} else {
+			t = 20;
+		}
+	}
+	if (s->watchdog_ms) {
+		if (now >= s->next_watchdog) {
+			if (workers_progressed(s, now))
+				svc_notify_watchdog();
+			s->next_watchdog = now + s->watchdog_ms;
+		}
+		if (t < 0 || s->next_watchdog - now < (uint64_t)t)
+			t = (int)(s->next_watchdog - now);
+	}
+	return t;
+}
+
 static int setup_signals(struct sup *s, sigset_t *ret_old)
 {
 	struct sigaction sa;
@@ -632,11 +721,14 @@ static void main_loop(struct sup *s)
 	for (;;) {
 		struct pollfd pfd = { .fd = s->sigfd, .events = POLLIN };
 		struct signalfd_siginfo si;
-		int timeout;
+		int timeout, t;
 
 		timeout = run_timers(s);
 		if (s->stopping && !have_children(s))
 			break;
+		t = service_timers(s);
+		if (t >= 0 && (timeout < 0 || t < timeout))
+			timeout = t;
 		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR) {
 			log_errno(LOG_ERR, -errno, "poll failed");
 			continue;
@@ -662,17 +754,61 @@ static void main_loop(struct sup *s)
 	}
 }
 
+/*
+ * Re-attach the segment the service manager kept for us (a restart loses no
+ * peer) when its header and capacity match, else create a fresh one; then
+ * hand it to the FD store for the next start.
+ */
+static int open_segment(struct sup *s, const struct segment_params *sp, struct svc_fds *fds)
+{
+	uint8_t key[CONNID_KEY_LEN];
+	char why[256] = "";
+	int r;
+
+	if (fds->swarm >= 0) {
+		r = segment_attach(fds->swarm, sp, &s->seg, why, sizeof(why));
+		if (r < 0) {
+			log_errno(LOG_WARNING, r, "not reusing the stored segment (%s)", why);
+			svc_remove_stored_fd(SVC_NAME_SWARM);
+			s->seg = NULL;
+		} else {
+			log_msg(LOG_NOTICE, "re-attached the stored segment (%zu MiB)",
+				segment_size(s->seg) >> 20);
+		}
+		close(fds->swarm);
+		fds->swarm = -1;
+	}
+	if (!s->seg) {
+		r = connid_new_key(key);
+		if (r < 0)
+			return log_errno(LOG_ERR, r, "cannot draw the connection-id key");
+		r = segment_create(sp, key, &s->seg);
+		explicit_bzero(key, sizeof(key));
+		if (r < 0)
+			return log_errno(LOG_ERR, r, "cannot create the shared segment (%zu bytes)",
+					 segment_size_for(sp));
+		log_msg(LOG_INFO, "segment: %zu MiB for %llu torrents, %llu + %llu peers",
+			segment_size(s->seg) >> 20, (unsigned long long)sp->max_torrents,
+			(unsigned long long)sp->max_peers4, (unsigned long long)sp->max_peers6);
+	}
+	svc_store_fd(segment_fd(s->seg), SVC_NAME_SWARM);
+	return 0;
+}
+
 int sup_run(const struct conf *c, const struct sup_args *args)
 {
 	static struct sup sup; /* large (slot table); one per process */
 	struct sup *s = &sup;
 	struct segment_params sp;
-	uint8_t key[CONNID_KEY_LEN];
+	struct svc_fds fds;
 	sigset_t oldmask;
+	uint64_t usec;
 	unsigned i;
 	int r, status = 1;
 
 	memset(s, 0, sizeof(*s));
+	memset(&fds, 0, sizeof(fds));
+	fds.control = fds.swarm = -1;
 	s->conf = *c;
 	s->args = args;
 	s->pid = getpid();
@@ -690,39 +826,53 @@ int sup_run(const struct conf *c, const struct sup_args *args)
 		goto out;
 	}
 
-	r = connid_new_key(key);
-	if (r < 0) {
-		log_errno(LOG_ERR, r, "cannot draw the connection-id key");
-		goto out;
-	}
+	r = svc_listen_fds(&fds);
+	if (r < 0)
+		log_errno(LOG_WARNING, r, "ignoring the descriptors passed by the service manager");
+
 	sp.max_torrents = c->max_torrents;
 	sp.max_peers4 = c->max_peers;
 	sp.max_peers6 = c->max_peers_ipv6;
-	r = segment_create(&sp, key, &s->seg);
-	explicit_bzero(key, sizeof(key));
-	if (r < 0) {
-		log_errno(LOG_ERR, r, "cannot create the shared segment (%zu bytes)",
-			  segment_size_for(&sp));
-		goto out;
-	}
-	log_msg(LOG_INFO, "segment: %zu MiB for %llu torrents, %llu + %llu peers",
-		segment_size(s->seg) >> 20, (unsigned long long)sp.max_torrents,
-		(unsigned long long)sp.max_peers4, (unsigned long long)sp.max_peers6);
-
-	r = net_open(c, s->nworkers, &s->net);
+	r = open_segment(s, &sp, &fds);
 	if (r < 0)
 		goto out;
+	for (i = 0; i < SEGMENT_WORKER_SLOTS; i++) {
+		/* A re-attached segment remembers the previous daemon's workers. */
+		struct counters_block *b = segment_counters(s->seg, i);
 
-	if (c->control_socket[0]) {
+		__atomic_store_n(&b->pid, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->backend, 0, __ATOMIC_RELAXED);
+	}
+
+	if (fds.n_udp4 || fds.n_udp6) {
+		net_adopt(&s->net, fds.udp4, fds.n_udp4, fds.udp6, fds.n_udp6);
+		s->inherited = true;
+		fds.n_udp4 = fds.n_udp6 = 0; /* ours now */
+	} else {
+		r = net_open(c, s->nworkers, &s->net);
+		if (r < 0)
+			goto out;
+	}
+
+	if (fds.control >= 0) {
+		s->control_fd = fds.control;
+		fds.control = -1;
+	} else if (c->control_socket[0]) {
 		r = ctlsrv_bind(c->control_socket, (gid_t)-1, &s->control_fd);
 		if (r < 0)
 			log_errno(LOG_WARNING, r,
-				  "cannot create the control socket '%s', running "
-				  "without it",
+				  "cannot create the control socket '%s', running without it",
 				  c->control_socket);
 		else
 			s->control_created = true;
 	}
+	svc_fds_close(&fds); /* whatever we did not take */
+
+	if (svc_watchdog_usec(&usec) > 0 && usec >= 2000) {
+		s->watchdog_ms = usec / 2000;
+		s->next_watchdog = now_ms() + s->watchdog_ms;
+	}
+	s->ready_pending = true;
 
 	log_msg(LOG_NOTICE, "trackerd %s starting %u worker%s (io_backend %s)", TRACKERD_VERSION,
 		s->nworkers, s->nworkers == 1 ? "" : "s",
@@ -747,6 +897,7 @@ out:
 		if (s->control_created)
 			unlink(c->control_socket);
 	}
+	svc_fds_close(&fds);
 	net_close(&s->net);
 	if (s->seg)
 		segment_close(s->seg);
