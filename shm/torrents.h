@@ -31,29 +31,29 @@ struct torrents;
 /* A peer as the store identifies it: (source address, announced port). */
 struct torrents_peer {
 	uint8_t addr[16]; /* network order; IPv4 uses the first 4 bytes */
-	uint16_t port;    /* announced port, host order, never 0 */
-	bool ipv6;        /* false for IPv4 and IPv4-mapped sources */
+	uint16_t port; /* announced port, host order, never 0 */
+	bool ipv6; /* false for IPv4 and IPv4-mapped sources */
 };
 
 struct torrents_announce {
 	const uint8_t *info_hash; /* 20 bytes */
 	struct torrents_peer peer;
-	uint32_t event;   /* TORRENTS_EVENT_* */
-	bool seeding;     /* left == 0 */
+	uint32_t event; /* TORRENTS_EVENT_* */
+	bool seeding; /* left == 0 */
 	unsigned numwant; /* peers wanted, already capped by the caller */
 	uint32_t now;
 };
 
 enum torrents_refusal {
-	TORRENTS_STORED = 0,     /* the peer is stored (or was removed by stopped) */
-	TORRENTS_REFUSED_TABLE,  /* new torrent, table full: not stored */
-	TORRENTS_REFUSED_ARENA,  /* new peer, arena full: not stored */
+	TORRENTS_STORED = 0, /* the peer is stored (or was removed by stopped) */
+	TORRENTS_REFUSED_TABLE, /* new torrent, table full: not stored */
+	TORRENTS_REFUSED_ARENA, /* new peer, arena full: not stored */
 };
 
 struct torrents_result {
-	uint32_t seeders;  /* whole swarm, both families, after this announce */
+	uint32_t seeders; /* whole swarm, both families, after this announce */
 	uint32_t leechers; /* likewise */
-	unsigned npeers;   /* compact entries written to peers_out */
+	unsigned npeers; /* compact entries written to peers_out */
 	enum torrents_refusal refused;
 };
 
@@ -62,7 +62,8 @@ struct torrents_result {
  * family into peers_out as compact entries (6 bytes IPv4 or 18 bytes IPv6:
  * address then port, network order), chosen uniformly at random without
  * repeats, never the requester. peers_out must have room for numwant
- * entries. Stopped removes the peer; completed counts once per peer.
+ * entries. Stopped removes the peer (and returns no peers); completed
+ * counts once per stored peer (a peer that left and came back counts again).
  * Returns 0, or -errno on a bug-class failure (never for a full table: see
  * ret->refused). Worker context; takes one stripe lock.
  */
@@ -120,13 +121,55 @@ struct torrents_gauges {
 	uint64_t leechers;
 	uint64_t completed;
 	uint64_t lock_recoveries; /* stripes repaired after a holder died */
-	uint64_t lock_contended;  /* lock acquisitions that had to wait */
+	uint64_t lock_contended; /* lock acquisitions that had to wait */
 	uint64_t arena4_bytes_used;
 	uint64_t arena6_bytes_used;
+	/* added after the first contract: */
+	uint64_t arena4_bytes_top; /* arena bytes ever handed out (high-water mark) */
+	uint64_t arena6_bytes_top;
+	uint64_t arena4_bytes_size; /* arena capacity */
+	uint64_t arena6_bytes_size;
+	uint64_t refused_table; /* announces refused: table (stripe) full */
+	uint64_t refused_arena; /* announces refused: peer arena full */
 };
 void torrents_get_gauges(struct torrents *t, struct torrents_gauges *ret);
 
 /* Full consistency check: counts equal a recount, indexes agree. 0 or -EUCLEAN with why. */
 int torrents_check(struct torrents *t, char *why, size_t whylen);
+
+/* --- extensions (added after the first contract) --- */
+
+/* Longest peer_max_age torrents_clean_stripe() accepts (else -EINVAL). */
+#define TORRENTS_MAX_PEER_AGE 43200u
+
+/* Stripe an info-hash belongs to. */
+unsigned torrents_stripe_of(const struct torrents *t, const uint8_t *info_hash);
+
+/*
+ * torrents_check() plus the arena accounting: no block owned twice, every
+ * arena record below the high-water mark either in a live block or on a
+ * free list. Only meaningful while nobody else uses the table (tests,
+ * tools); a holder killed mid-growth legitimately leaks one block.
+ */
+int torrents_check_quiescent(struct torrents *t, char *why, size_t whylen);
+
+/* Bytes of the segment the table itself uses (stripes, records, index). */
+size_t torrents_table_bytes(const struct torrents *t);
+
+/* Used by shm/segment.c: format a fresh segment, bind a handle to a mapped one. */
+int torrents_format(void *seg_base);
+int torrents_bind(void *seg_base, struct torrents **ret);
+void torrents_unbind(struct torrents *t);
+
+/*
+ * Test hook: take a stripe's lock and leave it held (for a crash test that
+ * kills the holder), optionally damaging the stripe the way a holder killed
+ * mid-update would: TORRENTS_DAMAGE_* bits.
+ */
+#define TORRENTS_DAMAGE_TORN_INSERT 1u /* new record + index entry, count not bumped */
+#define TORRENTS_DAMAGE_TORN_REMOVE 2u /* peer swap-remove copied, count not lowered */
+#define TORRENTS_DAMAGE_COUNTS 4u /* stripe counts updated ahead of the data */
+int torrents_debug_lock_stripe(struct torrents *t, unsigned stripe, unsigned damage);
+void torrents_debug_unlock_stripe(struct torrents *t, unsigned stripe);
 
 #endif /* TRACKER_SHM_TORRENTS_H */
