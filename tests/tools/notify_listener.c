@@ -3,7 +3,7 @@
  * tests/tools/notify_listener.c - a tiny service manager for integration tests.
  *
  *   notify_listener -s SOCKET -o LOG [-p PIDFILE] [-w WATCHDOG_USEC] [-r N]
- *                   [-t STOP_TIMEOUT_MS] [-- COMMAND [ARG...]]
+ *                   [-t STOP_TIMEOUT_MS] [-T LIFETIME_S] [-- COMMAND [ARG...]]
  *
  * Binds a datagram socket at SOCKET and records every sd_notify message to
  * LOG, as systemd's service manager would receive it. With a COMMAND it also
@@ -23,7 +23,9 @@
  *             timeout) and exit with its status
  * When the command exits by itself it is restarted if it failed and -r
  * allows (Restart=on-failure, at most N times); otherwise notify_listener
- * exits with the command's status (128+signal when killed).
+ * exits with the command's status (128+signal when killed). So that a test
+ * that dies cannot leave it behind, it stops the command and exits 124
+ * after LIFETIME_S seconds (default 300, 0 = no limit).
  *
  * LOG, flushed after every record, one item per line:
  *   START pid=P fds=N names=a:b:c     command started with N fds
@@ -35,6 +37,8 @@
  *                                     socket, pipe, file or other
  *   FDSTOREREMOVE name=NAME removed=R
  *   EXIT pid=P status=S | EXIT pid=P signal=G
+ *   KILL pid=P after MS ms            the command ignored SIGTERM
+ *   LIFETIME                          the lifetime ran out
  *
  * Like systemd 252: fds are kept only with FDSTORE=1 (and at most
  * MAX_STORE), a second fd for the same open file is not stored twice, and
@@ -415,7 +419,7 @@ static int stop_child(int sfd, int timeout_ms)
 static void usage(void)
 {
 	fprintf(stderr, "usage: notify_listener -s SOCKET -o LOG [-p PIDFILE] [-w USEC] [-r N] "
-			"[-t STOP_MS] [-- COMMAND [ARG...]]\n");
+			"[-t STOP_MS] [-T LIFETIME_S] [-- COMMAND [ARG...]]\n");
 	exit(2);
 }
 
@@ -423,10 +427,11 @@ int main(int argc, char **argv)
 {
 	const char *sock = NULL, *logpath = NULL, *pidfile = NULL, *watchdog = NULL;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int restarts = 0, stop_ms = 15000, sfd, sigfd, one = 1, c, rc = 0;
+	int restarts = 0, stop_ms = 15000, lifetime_s = 300, sfd, sigfd, one = 1, c, rc = 0;
+	struct timespec t0;
 	sigset_t mask;
 
-	while ((c = getopt(argc, argv, "+s:o:p:w:r:t:h")) != -1) {
+	while ((c = getopt(argc, argv, "+s:o:p:w:r:t:T:h")) != -1) {
 		switch (c) {
 		case 's':
 			sock = optarg;
@@ -445,6 +450,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			stop_ms = atoi(optarg);
+			break;
+		case 'T':
+			lifetime_s = atoi(optarg);
 			break;
 		default:
 			usage();
@@ -480,6 +488,7 @@ int main(int argc, char **argv)
 	if (sigfd < 0)
 		die("signalfd");
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (optind < argc)
 		child = start(argv + optind, sock, watchdog, pidfile);
 
@@ -487,12 +496,22 @@ int main(int argc, char **argv)
 		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN },
 				       { .fd = sigfd, .events = POLLIN } };
 		struct signalfd_siginfo si;
-		int status;
+		struct timespec now;
+		int status, r;
 
-		if (poll(p, 2, -1) < 0) {
+		r = poll(p, 2, lifetime_s > 0 ? 1000 : -1);
+		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			die("poll");
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (lifetime_s > 0 && now.tv_sec - t0.tv_sec >= lifetime_s) {
+			logline("LIFETIME");
+			if (child > 0)
+				stop_child(sfd, stop_ms);
+			rc = 124;
+			goto out;
 		}
 		if (p[0].revents & POLLIN)
 			handle_msg(sfd);
