@@ -14,6 +14,7 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/trackerd
 PKG_CONFIG ?= pkg-config
 UNITDIR    ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /usr/lib/systemd/system)
 SYSUSERSDIR ?= $(or $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null),/usr/lib/sysusers.d)
@@ -221,6 +222,8 @@ install: $(BINS)
 		sed -e 's|@SBINDIR@|$(SBINDIR)|g' $$m > $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
 		chmod 0644 $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
 	done
+	install -d -m 0755 $(DESTDIR)$(DOCDIR)
+	install -m 0644 trackerd.conf.example README.md $(DESTDIR)$(DOCDIR)/
 	@if [ -n "$(UNITS)" ]; then \
 		install -d -m 0755 $(DESTDIR)$(UNITDIR); \
 		for u in $(UNITS); do \
@@ -234,6 +237,7 @@ install: $(BINS)
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/trackerd $(DESTDIR)$(BINDIR)/trackerctl
+	rm -rf $(DESTDIR)$(DOCDIR)
 	for m in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$${u##*/}; done
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/trackerd.conf
