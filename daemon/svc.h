@@ -9,25 +9,42 @@
  * How the supervisor uses it (the whole integration):
  *
  *   struct svc_fds fds;
- *   svc_listen_fds(&fds);              first thing after the config is
- *                                       loaded, before any fork; returns
- *                                       the number of fds kept
- *   fds.n_udp4 / fds.udp4[]            use instead of binding listen_ipv4
- *   fds.n_udp6 / fds.udp6[]            use instead of binding listen_ipv6
- *   fds.control >= 0                   use instead of creating control_socket
- *   fds.swarm >= 0                     segment_attach(fds.swarm, &params, ...);
- *                                       on success use it, on -EPROTO log the
- *                                       reason, svc_remove_stored_fd("swarm")
- *                                       and create a new segment; then close
- *                                       fds.swarm (segment_attach dup'ed it)
- *   svc_store_fd(segment_fd(seg), "swarm")   once the segment is ready
- *   svc_notify_ready()                  once every worker reports receiving
- *   svc_notify_status("...")            every few seconds
- *   svc_notify_reloading() ... svc_notify_ready()   around each reload
- *   svc_watchdog_usec()                 at start: 0 = off, else notify at
- *                                       half that period
- *   svc_notify_watchdog()               only when every worker progressed
- *   svc_notify_stopping()               on SIGTERM, before draining
+ *   svc_listen_fds(&fds);      once, after the config is loaded and before
+ *                              any fork or other fd is closed; returns the
+ *                              number of fds kept (0: not socket-activated)
+ *   fds.n_udp4 > 0             use fds.udp4[] instead of binding listen_ipv4
+ *                              (likewise udp6 / listen_ipv6): worker i serves
+ *                              udp4[i % n_udp4]; with fewer sockets than
+ *                              workers, workers share a socket, each arming
+ *                              its own receive on it. Keep systemd's buffer
+ *                              sizes unless socket_recv_buffer is set.
+ *   fds.control >= 0           serve it instead of creating control_socket,
+ *                              and never unlink its path (systemd owns it)
+ *   fds.swarm >= 0             segment_attach(fds.swarm, &params, &seg, why,
+ *                              len): on success use seg; on failure log why,
+ *                              svc_remove_stored_fd(SVC_NAME_SWARM) and
+ *                              create a new segment; in both cases then
+ *                              close(fds.swarm) (attach dup'ed it)
+ *   svc_store_fd(segment_fd(seg), SVC_NAME_SWARM)
+ *                              as soon as the segment exists, before READY:
+ *                              a crash from then on keeps the peers (storing
+ *                              the same segment again is harmless)
+ *   svc_notify_ready()         once every worker of the first generation is
+ *                              receiving
+ *   svc_notify_status(...)     every few seconds: one line, e.g.
+ *                              "4 workers, 1234 torrents, 56789 peers, 812 req/s"
+ *   svc_notify_reloading()     on SIGHUP / control reload, before parsing;
+ *   svc_notify_ready()         when the reload is done or refused
+ *   svc_watchdog_usec(&usec)   at start: 0 = off, else check the workers
+ *                              every usec / 2 and
+ *   svc_notify_watchdog()      only if every live worker's heartbeat
+ *                              advanced since the last check (a heartbeat,
+ *                              not the packet count: an idle tracker is
+ *                              healthy)
+ *   svc_notify_stopping()      on SIGTERM, before draining the workers
+ *   svc_fds_close(&fds)        only for fds not taken over (startup failed
+ *                              first); once moved into the supervisor's
+ *                              own tables they are closed there, once
  *
  * Every call returns -errno on failure and logs at most one line. The notify
  * calls return 0 without doing anything when $NOTIFY_SOCKET is unset (not
