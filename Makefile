@@ -104,6 +104,9 @@ $(O)/tests/test_%: $(O)/tests/unit/test_%.o $(LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(T_LDFLAGS) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS) -lm -lpthread
 
+# test_ctlsrv also runs the built trackerctl against its in-process server.
+$(O)/tests/test_ctlsrv: | $(O)/trackerctl
+
 # Test tools and benchmarks (test client, load generator, store benchmark).
 $(O)/tests/%: $(O)/tests/tools/%.o $(LIB)
 	@mkdir -p $(@D)
@@ -248,5 +251,8 @@ clean:
 .PHONY: all check check-build check-unit check-integration check-headers check-layering \
 	lint-man check-docs format-check format deps run bench-store install uninstall clean \
 	fuzz fuzz-build check-san
+
+# Keep test objects: they are intermediates of pattern chains.
+.SECONDARY:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

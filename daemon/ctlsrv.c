@@ -205,7 +205,8 @@ int ctlsrv_bind(const char *path, gid_t group, int *ret_fd)
 	umask(old_mask);
 	if (r < 0)
 		goto out_close;
-	if (chmod(path, 0660) < 0 || (group != 0 && chown(path, (uid_t)-1, group) < 0)) {
+	if (chmod(path, 0660) < 0 ||
+	    (group != 0 && group != (gid_t)-1 && chown(path, (uid_t)-1, group) < 0)) {
 		r = -errno;
 		goto out_unlink;
 	}
@@ -277,7 +278,7 @@ int ctlsrv_open(const char *path, int inherited_fd, const struct ctlsrv_config *
 		srv->cfg.max_conns = CTLSRV_CONN_LIMIT;
 	if (!srv->cfg.reply_max)
 		srv->cfg.reply_max = CTLPROTO_REPLY_MAX;
-	if (srv->cfg.admin_uid == 0)
+	if (srv->cfg.admin_uid == 0 || srv->cfg.admin_uid == (uid_t)-1)
 		srv->cfg.admin_uid = geteuid();
 	srv->lfd = -1;
 

@@ -95,7 +95,7 @@ uint64_t ctlsrv_now_ms(void);
  *    (connect gives ECONNREFUSED); a live one gives -EADDRINUSE, a
  *    non-socket file -EEXIST;
  *  - bind under umask 0117, then chmod 0660 (and chown to group unless
- *    it is 0), listen; the fd is SOCK_CLOEXEC | SOCK_NONBLOCK.
+ *    it is 0 or (gid_t)-1), listen; the fd is SOCK_CLOEXEC | SOCK_NONBLOCK.
  * Returns 0 and the fd in *ret_fd, or -errno (-ENAMETOOLONG for a path
  * that does not fit sun_path).
  */

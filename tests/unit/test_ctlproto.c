@@ -7,6 +7,8 @@
  * (names the man page check can find, argument bounds the parser honours).
  */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +19,9 @@
 #include <cmocka.h>
 
 #include "ctl/ctlproto.h"
+#include "shm/counters.h"
+
+static const char *argv0;
 
 #define HEX_A "0123456789abcdef0123456789ABCDEF01234567"
 
@@ -191,7 +196,53 @@ static void test_check_args(void **state)
 	assert_int_equal(ctlproto_check_args(CTLPROTO_CMD__MAX, 0, NULL, NULL), -ENOENT);
 }
 
-int main(void)
+/* Read man/trackerctl.8 from the source tree: the cwd (make) or next to the build dir. */
+static char *read_man_page(void)
+{
+	static char page[1 << 16];
+	char tmp[PATH_MAX], path[PATH_MAX];
+	FILE *f = fopen("man/trackerctl.8", "r");
+	size_t n;
+
+	if (!f) {
+		snprintf(tmp, sizeof(tmp), "%s", argv0);
+		snprintf(path, sizeof(path), "%s/../../man/trackerctl.8", dirname(tmp));
+		f = fopen(path, "r");
+	}
+	if (!f)
+		fail_msg("cannot find man/trackerctl.8 (run from the source tree)");
+	n = fread(page, 1, sizeof(page) - 1, f);
+	fclose(f);
+	page[n] = '\0';
+	return page;
+}
+
+/*
+ * The man page documents every command (tests/check-docs.sh checks the
+ * same through trackerctl help) and every counter name that "stats" and
+ * "metrics" print, so neither table drifts from trackerctl(8).
+ */
+static void test_man_page_documents_tables(void **state)
+{
+	const char *page = read_man_page();
+	char want[96];
+
+	(void)state;
+	for (int i = 0; i < CTLPROTO_CMD__MAX; i++) {
+		snprintf(want, sizeof(want), "\n.It Cm %s", ctlproto_commands[i].name);
+		if (!strstr(page, want))
+			fail_msg("command '%s' is not in man/trackerctl.8",
+				 ctlproto_commands[i].name);
+	}
+	for (int i = 0; i < COUNTERS__MAX; i++) {
+		snprintf(want, sizeof(want), "\n.It Li %s\n", counters_names[i]);
+		if (!strstr(page, want))
+			fail_msg("counter '%s' is not in man/trackerctl.8 (section Counters)",
+				 counters_names[i]);
+	}
+}
+
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table_is_consistent),
@@ -201,7 +252,10 @@ int main(void)
 		cmocka_unit_test(test_parse_command_and_args),
 		cmocka_unit_test(test_arg_kinds),
 		cmocka_unit_test(test_check_args),
+		cmocka_unit_test(test_man_page_documents_tables),
 	};
 
+	(void)argc;
+	argv0 = argv[0];
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
