@@ -372,7 +372,7 @@ int svc_watchdog_usec(uint64_t *ret_usec)
 	if (r < 0)
 		return log_errno(LOG_WARNING, r, "cannot read the watchdog period, ignoring");
 	*ret_usec = r > 0 ? usec : 0;
-	return 0;
+	return r > 0;
 }
 
 static bool fdname_is_valid(const char *name)

@@ -35,7 +35,7 @@
  *                              "4 workers, 1234 torrents, 56789 peers, 812 req/s"
  *   svc_notify_reloading()     on SIGHUP / control reload, before parsing;
  *   svc_notify_ready()         when the reload is done or refused
- *   svc_watchdog_usec(&usec)   at start: 0 = off, else check the workers
+ *   svc_watchdog_usec(&usec)   at start: > 0 = on, then check the workers
  *                              every usec / 2 and
  *   svc_notify_watchdog()      only if every live worker's heartbeat
  *                              advanced since the last check (a heartbeat,
@@ -110,9 +110,10 @@ int svc_notify_watchdog(void);
 int svc_notify_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
- * Watchdog period asked for by the service manager (WatchdogSec=), in
- * microseconds: 0 when the watchdog is off, else > 0; send WATCHDOG=1
- * at least every half of it. -errno on a malformed $WATCHDOG_USEC.
+ * Watchdog period asked for by the service manager (WatchdogSec=): returns
+ * 1 and the period in microseconds in *ret_usec when the watchdog is on
+ * (send WATCHDOG=1 at least every half of it), 0 with *ret_usec = 0 when it
+ * is off, -errno on a malformed $WATCHDOG_USEC.
  */
 int svc_watchdog_usec(uint64_t *ret_usec);
 
