@@ -65,14 +65,14 @@ LIB         := $(O)/libtrackerd.a
 CTL_SRCS    := $(sort $(wildcard ctl/*.c))
 UNIT_SRCS   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
-TOOL_SRCS   := $(sort $(wildcard tests/tools/*.c))
+TOOL_SRCS   := $(filter-out tests/tools/trackerbench.c,$(sort $(wildcard tests/tools/*.c)))
 TOOL_BINS   := $(patsubst tests/tools/%.c,$(O)/tests/%,$(TOOL_SRCS))
 HEADERS     := $(sort $(wildcard daemon/*.h shm/*.h ctl/*.h))
 INTEG_TESTS := $(sort $(wildcard tests/integration/[0-9]*.sh))
 MANPAGES    := $(sort $(wildcard man/*.[1-8]))
 UNITS       := $(sort $(wildcard systemd/*.service systemd/*.socket))
 
-BINS := $(O)/trackerd $(O)/trackerctl
+BINS := $(O)/trackerd $(O)/trackerctl $(if $(wildcard tests/tools/trackerbench.c),$(O)/trackerbench)
 
 all: $(BINS) $(TOOL_BINS)
 
@@ -92,6 +92,11 @@ $(O)/trackerd: $(O)/daemon/main.o $(LIB)
 $(O)/trackerctl: $(patsubst %.c,$(O)/%.o,$(CTL_SRCS))
 	$(call say,LD,$@)
 	$(Q)$(CC) $(T_LDFLAGS) $(LDFLAGS) -o $@ $^
+
+# The load generator ships with the daemon (operators size machines with it).
+$(O)/trackerbench: $(O)/tests/tools/trackerbench.o $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(T_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm -lpthread
 
 # Unit tests: one cmocka binary per module.
 $(O)/tests/unit/%.o: tests/unit/%.c
@@ -219,7 +224,9 @@ install: $(BINS)
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
 	install -m 0755 $(O)/trackerd $(DESTDIR)$(SBINDIR)/trackerd
 	install -m 0755 $(O)/trackerctl $(DESTDIR)$(BINDIR)/trackerctl
-	install -d -m 0755 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(O)/trackerbench $(DESTDIR)$(BINDIR)/trackerbench
+	install -d -m 0755 $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; \
 		sed -e 's|@SBINDIR@|$(SBINDIR)|g' $$m > $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; \
@@ -239,7 +246,7 @@ install: $(BINS)
 	fi
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/trackerd $(DESTDIR)$(BINDIR)/trackerctl
+	rm -f $(DESTDIR)$(SBINDIR)/trackerd $(DESTDIR)$(BINDIR)/trackerctl $(DESTDIR)$(BINDIR)/trackerbench
 	rm -rf $(DESTDIR)$(DOCDIR)
 	for m in $(MANPAGES); do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$${u##*/}; done
