@@ -197,6 +197,7 @@ int net_open(const struct conf *c, unsigned n, struct net_sockets *ret)
 			       n, s.fd4, &s.port4, &s.steered4);
 		if (r < 0)
 			return r;
+		s.n4 = n;
 	}
 	if (c->listen6_enabled) {
 		r = open_group(c, AF_INET6, (const struct sockaddr *)&c->listen6,

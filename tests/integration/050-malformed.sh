@@ -53,7 +53,7 @@ run() {
 		b=$(ctl_stat "total.$f.err_no_hashes")
 		expect_error '^error=.' "$addr" scrape
 		# 19 bytes of a hash: still no complete hash.
-		expect_error '^error=.' "$addr" raw 000000000000000000000002123456780102030405060708090a0b0c0d0e0f10111213 --connid
+		expect_reply '^reply=00000003' "$addr" raw 000000000000000000000002123456780102030405060708090a0b0c0d0e0f10111213 --connid >/dev/null
 		expect_count "$f" err_no_hashes 2 "$b"
 		alive "$addr"
 

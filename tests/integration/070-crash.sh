@@ -6,10 +6,10 @@
 . "$(dirname "$0")/lib.sh"
 
 run() {
-	local h addr victim flood out got
+	local h addr victim flood got
 	start_daemon "$1" "$2"
-	h=$(ih 7070)
 	for addr in "${ADDRS[@]}"; do
+		h=$(ih "7070$(fam "$addr" | tr -dc 0-9)")
 		udptc "$addr" announce "$h" 7001 0 started 0 >/dev/null || fail announce
 		udptc "$addr" announce "$h" 7002 10 started 0 >/dev/null || fail announce
 	done
@@ -29,6 +29,7 @@ run() {
 		fail "the worker was not restarted: $(ctl workers)"
 	ctl workers | grep -q 'restarts=1' || fail "restart not counted: $(ctl workers)"
 	for addr in "${ADDRS[@]}"; do
+		h=$(ih "7070$(fam "$addr" | tr -dc 0-9)")
 		expect_reply "leechers=2 seeders=1 npeers=2 peers=$(peer "$addr" 7001),$(peer "$addr" 7002)\$" \
 			"$addr" announce "$h" 7003 10 started 5 >/dev/null
 		alive "$addr"

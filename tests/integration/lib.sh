@@ -45,11 +45,13 @@ log() { echo "# $*"; }
 
 # fail MSG: print MSG and the end of the daemon log, exit 1 (the trap cleans up).
 fail() {
-	echo "FAIL: $*"
-	if [ -s "$LOG" ]; then
-		echo "--- last lines of the daemon log:"
-		tail -n 25 "$LOG"
-	fi
+	{
+		echo "FAIL: $*"
+		if [ -s "$LOG" ]; then
+			echo "--- last lines of the daemon log:"
+			tail -n 25 "$LOG"
+		fi
+	} >&2
 	exit 1
 }
 
@@ -81,29 +83,20 @@ children_of() { pgrep -P "$1" 2>/dev/null || true; }
 
 # start_daemon BACKEND WORKERS [-o KEY=VALUE ...]: start trackerd, set PID,
 # A4 (127.0.0.1:PORT) and A6 ([::1]:PORT), wait until both answer.
+# The port is drawn at random (the config refuses port 0); when it is
+# taken, trackerd exits at once and another one is tried.
 start_daemon() {
-	local backend=$1 workers=$2 port4 port6 v6
+	local backend=$1 workers=$2 port try
 	shift 2
-	v6='[::1]:0'
-	[ "$HAVE_V6" = 1 ] || v6=none
-	: >"$LOG"
-	"$TRACKERD" -c "$CONF" \
-		-o listen_ipv4=127.0.0.1:0 -o "listen_ipv6=$v6" \
-		-o "state_directory=$T/state" -o "control_socket=$SOCK" \
-		-o "io_backend=$backend" -o "workers=$workers" \
-		-o max_torrents=20000 -o max_peers=100000 -o max_peers_ipv6=20000 \
-		-o socket_recv_buffer=0 -o socket_send_buffer=0 \
-		"$@" 2>>"$LOG" &
-	PID=$!
-	wait_until 10 grep -q 'listening on udp 127\.0\.0\.1:' "$LOG" ||
-		fail "trackerd did not bind (backend $backend, $workers workers)"
-	port4=$(sed -n 's/.*listening on udp 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$LOG" | head -n 1)
-	A4=127.0.0.1:$port4
-	if [ "$HAVE_V6" = 1 ]; then
-		wait_until 10 grep -q 'listening on udp \[::1\]:' "$LOG" || fail "no IPv6 socket"
-		port6=$(sed -n 's/.*listening on udp \[::1\]:\([0-9]*\).*/\1/p' "$LOG" | head -n 1)
-		A6="[::1]:$port6"
-	fi
+	for try in 1 2 3 4 5 6; do
+		port=$((20000 + RANDOM % 40000))
+		start_on_port "$port" "$backend" "$workers" "$@" && break
+		grep -q 'cannot bind' "$LOG" || fail "trackerd did not start (backend $backend, $workers workers)"
+		wait "$PID" 2>/dev/null
+		PID=
+		log "port $port is taken, trying another one"
+	done
+	[ -n "$PID" ] || fail "no free port found"
 	"$UDPTC" wait "$A4" 10 >/dev/null || fail "no answer on $A4 (backend $backend)"
 	if [ "$HAVE_V6" = 1 ]; then
 		"$UDPTC" wait "$A6" 10 >/dev/null || fail "no answer on $A6 (backend $backend)"
@@ -115,6 +108,36 @@ start_daemon() {
 	[ "$HAVE_V6" = 1 ] && ADDRS+=("$A6")
 	CHILDREN=$(children_of "$PID")
 	log "trackerd pid $PID ($backend, $workers workers) on $A4 ${A6:-}, children:" $CHILDREN
+}
+
+# start_on_port PORT BACKEND WORKERS [-o ...]: start, wait for the bound
+# addresses in the log; returns 1 if trackerd exited instead.
+start_on_port() {
+	local port=$1 backend=$2 workers=$3 v6
+	shift 3
+	v6="[::1]:$port"
+	[ "$HAVE_V6" = 1 ] || v6=none
+	: >"$LOG"
+	"$TRACKERD" -c "$CONF" \
+		-o "listen_ipv4=127.0.0.1:$port" -o "listen_ipv6=$v6" \
+		-o "state_directory=$T/state" -o "control_socket=$SOCK" \
+		-o "io_backend=$backend" -o "workers=$workers" \
+		-o max_torrents=20000 -o max_peers=100000 -o max_peers_ipv6=20000 \
+		-o socket_recv_buffer=0 -o socket_send_buffer=0 \
+		"$@" 2>>"$LOG" &
+	PID=$!
+	wait_until 10 started_or_dead "$v6" || fail "trackerd did not bind within 10 s"
+	kill -0 "$PID" 2>/dev/null && ! grep -q 'cannot bind' "$LOG" || return 1
+	A4=127.0.0.1:$port
+	A6=
+	[ "$HAVE_V6" = 1 ] && A6="[::1]:$port"
+	return 0
+}
+
+started_or_dead() {
+	kill -0 "$PID" 2>/dev/null || return 0
+	grep -q 'listening on udp 127\.0\.0\.1:' "$LOG" || return 1
+	[ "$1" = none ] || grep -q 'listening on udp \[::1\]:' "$LOG"
 }
 
 workers_up() {
@@ -217,8 +240,9 @@ alive() {
 # fam ADDR: ipv4 or ipv6 (the counter family of an address from ADDRS).
 fam() { case $1 in \[*) echo ipv6 ;; *) echo ipv4 ;; esac; }
 
-# peer ADDR PORT: how udptc prints the peer at our loopback address with PORT.
-peer() { case $1 in \[*) echo "[::1]:$2" ;; *) echo "127.0.0.1:$2" ;; esac; }
+# peer ADDR PORT: a regular expression for how udptc prints the peer at our
+# loopback address with PORT.
+peer() { case $1 in \[*) echo "\\[::1\\]:$2" ;; *) echo "127\\.0\\.0\\.1:$2" ;; esac; }
 
 # for_each_config FUNCTION: run FUNCTION BACKEND WORKERS for io_uring and
 # mmsg with 1 and 2 workers, each on a fresh daemon that FUNCTION starts.
