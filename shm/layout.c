@@ -10,10 +10,15 @@
  *    about 10 % slack, and the chance that any stripe fills before the
  *    table holds max_torrents is about 0.1 %);
  *  - a stripe's index has 1.5 slots per record (load at most 2/3);
- *  - each arena holds 1.5 records per configured peer plus 256, which is
- *    what arrays growing 1.25x and tables loaded 0.4-0.8 need on average;
- *    a population of nothing but huge swarms may reach the limit earlier
- *    and is then refused and counted, never grown.
+ *  - each arena holds 2 records per configured peer plus 1024. Arrays
+ *    growing 1.25x and tables loaded 0.4-0.8 need about 1.1-1.5 records
+ *    per peer on average; the rest absorbs blocks stranded on free lists
+ *    (a class's free blocks serve only that class or smaller ones). One
+ *    single swarm growing alone needs up to 5 records per peer at the
+ *    moment it doubles (new table, old table, earlier tables stranded), so
+ *    a table holding nothing but one huge swarm fills earlier; it is then
+ *    refused and counted, never grown. The arena is virtual until used:
+ *    untouched memfd pages cost no memory.
  * Per torrent that is 48 / 0.9 + 6 = about 60 bytes at capacity.
  */
 #include "shm/layout.h"
@@ -48,7 +53,7 @@ static uint64_t isqrt(uint64_t v)
 
 static uint64_t arena_records(uint64_t peers)
 {
-	return align_up(peers + peers / 2 + 256, ARENA_GROUP);
+	return align_up(2 * peers + 1024, ARENA_GROUP);
 }
 
 int layout_compute(const struct segment_params *p, struct layout *l)
