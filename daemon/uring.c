@@ -32,12 +32,15 @@
  *
  * - Send: nslots = SQ entries preallocated slots, each a msghdr, iovec,
  *   destination and UDPT_REPLY_MAX reply buffer. worker_handle() writes the
- *   reply straight into a free slot; the sendmsg SQE (fixed file) is queued
- *   and submitted with the next io_uring_enter together with everything
- *   else of the batch. A slot is freed by its send completion. No free slot:
- *   the request is still processed (into a scratch buffer: an announce is
- *   recorded) and the reply counted as drop_send_full. The queue can never
- *   grow past the pool.
+ *   reply straight into a free slot; the send SQE (fixed file) is queued and
+ *   submitted with the next io_uring_enter together with everything else of
+ *   the batch. A slot is freed by its send completion. Sends are
+ *   IORING_OP_SEND with a destination address (sendto semantics, Linux 6.1),
+ *   which spares the kernel a msghdr and iovec copy per reply; the first
+ *   -EINVAL (Linux 6.0) switches the ring to IORING_OP_SENDMSG for good. No
+ *   free slot: the request is still processed (into a scratch buffer: an
+ *   announce is recorded) and the reply counted as drop_send_full. The
+ *   queue can never grow past the pool.
  *
  * - Time and liveness: each loop iteration waits at most one second, then
  *   worker_tick() refreshes w->now and the heartbeat, so both move even
@@ -126,6 +129,7 @@ struct uring {
 	uint32_t *freelist; /* stack of free slot indices */
 	unsigned nfree;
 
+	bool send_addr; /* IORING_OP_SEND with a destination, else SENDMSG */
 	int fatal; /* first unrecoverable error seen while reaping */
 	uint8_t scratch[UDPT_REPLY_MAX] __attribute__((aligned(64)));
 };
@@ -304,6 +308,7 @@ int uring_open(const struct worker_params *p, struct uring **ret_u)
 	if (r < 0)
 		goto fail;
 	u->nslots = entries;
+	u->send_addr = true;
 	r = slots_init(u);
 	if (r < 0)
 		goto fail;
@@ -405,7 +410,14 @@ static void answer(struct uring *u, struct worker_ctx *w, unsigned sock, const u
 	s->msg.msg_namelen = srclen;
 	s->iov.iov_len = n;
 	s->fam = worker_family(src);
-	io_uring_prep_sendmsg(sqe, (int)sock, &s->msg, 0);
+	if (u->send_addr) {
+		/* sendto() semantics: no msghdr/iovec to copy in per send (Linux 6.1). */
+		io_uring_prep_send(sqe, (int)sock, s->buf, n, 0);
+		sqe->addr2 = (uint64_t)(uintptr_t)&s->name;
+		sqe->addr_len = (uint16_t)srclen;
+	} else {
+		io_uring_prep_sendmsg(sqe, (int)sock, &s->msg, 0);
+	}
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, (URING_UD_SEND << URING_UD_SHIFT) | (uint64_t)(s - u->slots));
 }
@@ -463,10 +475,13 @@ static void on_send(struct uring *u, struct worker_ctx *w, unsigned idx,
 	if (idx >= u->nslots)
 		return;
 	s = &u->slots[idx];
-	if (cqe->res >= 0)
+	if (cqe->res >= 0) {
 		worker_count_tx(w, s->fam, (size_t)cqe->res);
-	else
+	} else {
 		counters_add(w->ctr, s->fam, COUNTERS_send_errors, 1);
+		if (cqe->res == -EINVAL && u->send_addr)
+			u->send_addr = false; /* kernel 6.0: no address on IORING_OP_SEND */
+	}
 	u->freelist[u->nfree++] = idx;
 }
 
