@@ -317,9 +317,14 @@ static void retire_slot(struct sup *s, unsigned slot)
 		for (i = 0; i < COUNTERS__MAX; i++) {
 			uint64_t v = counters_read(b, f, (enum counters_id)i);
 
+			/*
+			 * Zero first: the control process may fold in between,
+			 * and it hides a dip (totals never go down) but would
+			 * keep a double count.
+			 */
 			if (v) {
-				counters_add(r, f, (enum counters_id)i, v);
 				__atomic_store_n(&b->v[f][i], 0, __ATOMIC_RELAXED);
+				counters_add(r, f, (enum counters_id)i, v);
 			}
 		}
 	}

@@ -7,7 +7,7 @@
 
 run() {
 	local out h n st
-	start_daemon "$1" "$2"
+	start_daemon "$1" "$2" -o stats_interval=1
 	h=$(ih 6060)
 	udptc "$A4" announce "$h" 7001 0 started 0 >/dev/null || fail announce
 	udptc "$A4" announce "$h" 7002 10 started 0 >/dev/null || fail announce
@@ -48,6 +48,10 @@ run() {
 	[ "$out" = "$h seeders=1 leechers=1 completed=0" ] || fail "top 1: $out"
 	out=$(ctl top) || fail "top failed"
 	[ "$(echo "$out" | wc -l)" -eq 2 ] || fail "top: $out"
+
+	# stats_interval: a one-line summary in the log.
+	wait_until 5 grep -q 'ctrl: info: stats: workers=[0-9]* torrents=2 peers=3 ' "$LOG" ||
+		fail "no stats summary in the log"
 
 	ctl version | grep -q . || fail "version"
 	ctl help | grep -q 'stats' || fail "help"
