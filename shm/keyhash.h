@@ -30,7 +30,7 @@ static inline uint64_t keyhash_mum(uint64_t a, uint64_t b)
 /* Keyed mix of one 64-bit word (k0, k1: per-segment secrets). */
 static inline uint64_t keyhash_mix64(uint64_t x, uint64_t k0, uint64_t k1)
 {
-	return keyhash_mum(x ^ k0, (x ^ k1) | 1) ^ x;
+	return keyhash_mum(keyhash_mum(x ^ k0, k1 ^ 0x9e3779b97f4a7c15ULL), 0xbf58476d1ce4e5b9ULL);
 }
 
 #endif /* TRACKER_SHM_KEYHASH_H */
