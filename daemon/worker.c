@@ -345,7 +345,7 @@ int worker_run(const struct worker_params *p)
 
 	if (u) {
 		__atomic_store_n(&w.ctr->backend, 1, __ATOMIC_RELAXED);
-		log_msg(LOG_DEBUG, "serving %u socket(s) with io_uring (%s)", p->nfds,
+		log_msg(LOG_INFO, "serving %u socket(s) with io_uring (%s)", p->nfds,
 			uring_mode(u));
 		r = uring_run(u, &w, p->stop);
 		uring_close(u);
@@ -356,7 +356,7 @@ int worker_run(const struct worker_params *p)
 			return 1;
 		}
 		__atomic_store_n(&w.ctr->backend, 2, __ATOMIC_RELAXED);
-		log_msg(LOG_DEBUG, "serving %u socket(s) with recvmmsg/sendmmsg", p->nfds);
+		log_msg(LOG_INFO, "serving %u socket(s) with recvmmsg/sendmmsg", p->nfds);
 		r = mmsgio_run(m, &w, p->stop);
 		mmsgio_close(m);
 	}
