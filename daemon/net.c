@@ -43,6 +43,7 @@
 #endif
 
 static int buf_short_logged;
+static int steer_failed_logged;
 
 /* Format a socket address as "1.2.3.4:P" or "[::1]:P". */
 static void format_addr(const struct sockaddr *sa, char *out, size_t len)
@@ -130,7 +131,7 @@ fail:
 
 /* Open a group of n sockets of one family bound to one address. */
 static int open_group(const struct conf *c, int family, const struct sockaddr *want, socklen_t alen,
-		      unsigned n, int *fds, uint16_t *ret_port, bool *ret_steered)
+		      unsigned n, bool steer, int *fds, uint16_t *ret_port, bool *ret_steered)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -160,12 +161,13 @@ static int open_group(const struct conf *c, int family, const struct sockaddr *w
 	*ret_port = family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port) :
 					ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 	*ret_steered = false;
-	if (n > 1) {
+	if (n > 1 && steer) {
 		r = attach_cpu_steering(fds[0], n);
 		if (r < 0)
-			log_errno(LOG_WARNING, r,
-				  "cannot attach the reuseport CPU steering program, using the "
-				  "kernel's hashing");
+			log_once(LOG_WARNING, &steer_failed_logged,
+				 "cannot attach the reuseport CPU steering program (%s), using the "
+				 "kernel's hashing",
+				 strerror(-r));
 		else
 			*ret_steered = true;
 	}
@@ -181,7 +183,7 @@ fail:
 	return r;
 }
 
-int net_open(const struct conf *c, unsigned n, struct net_sockets *ret)
+int net_open(const struct conf *c, unsigned n, bool steer, struct net_sockets *ret)
 {
 	struct net_sockets s;
 	unsigned i;
@@ -194,14 +196,14 @@ int net_open(const struct conf *c, unsigned n, struct net_sockets *ret)
 		s.fd4[i] = s.fd6[i] = -1;
 	if (c->listen4_enabled) {
 		r = open_group(c, AF_INET, (const struct sockaddr *)&c->listen4, sizeof(c->listen4),
-			       n, s.fd4, &s.port4, &s.steered4);
+			       n, steer, s.fd4, &s.port4, &s.steered4);
 		if (r < 0)
 			return r;
 		s.n4 = n;
 	}
 	if (c->listen6_enabled) {
 		r = open_group(c, AF_INET6, (const struct sockaddr *)&c->listen6,
-			       sizeof(c->listen6), n, s.fd6, &s.port6, &s.steered6);
+			       sizeof(c->listen6), n, steer, s.fd6, &s.port6, &s.steered6);
 		if (r < 0) {
 			net_close(&s);
 			return r;

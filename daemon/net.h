@@ -34,9 +34,11 @@ struct net_sockets {
  * Open, configure and bind n sockets per enabled family (1 <= n <=
  * NET_MAX_GROUP) and log the bound addresses ("listening on udp
  * 127.0.0.1:6969"). Port 0 binds an ephemeral port shared by the whole
- * group. Returns 0 or -errno (logged); on failure nothing stays open.
+ * group. steer: attach the CPU-steering program (the caller pins worker i
+ * to a CPU c with c % n == i); else the kernel hashes. Returns 0 or -errno
+ * (logged); on failure nothing stays open.
  */
-int net_open(const struct conf *c, unsigned n, struct net_sockets *ret);
+int net_open(const struct conf *c, unsigned n, bool steer, struct net_sockets *ret);
 
 /*
  * Take over sockets inherited from the service manager instead of binding:

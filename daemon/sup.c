@@ -176,6 +176,24 @@ static void describe_status(int status, char *buf, size_t len)
 		snprintf(buf, len, "ended with wait status 0x%x", (unsigned)status);
 }
 
+/*
+ * CPU steering sends a datagram received on CPU c to socket c % n; that is
+ * worker i's socket exactly when worker i is pinned to a CPU c with
+ * c % n == i, which holds for the usual 0..n-1 but not for every
+ * affinity mask (taskset) or for more workers than CPUs.
+ */
+static bool can_steer(const struct sup *s)
+{
+	unsigned i;
+
+	if (s->nworkers > s->ncpus)
+		return false;
+	for (i = 0; i < s->nworkers; i++)
+		if (s->cpus[i] < 0 || (unsigned)s->cpus[i] % s->nworkers != i)
+			return false;
+	return true;
+}
+
 /* --- in the child, right after fork() ------------------------------------ */
 
 static void on_child_stop(int sig)
@@ -854,7 +872,7 @@ int sup_run(const struct conf *c, const struct sup_args *args)
 		s->inherited = true;
 		fds.n_udp4 = fds.n_udp6 = 0; /* ours now */
 	} else {
-		r = net_open(c, s->nworkers, &s->net);
+		r = net_open(c, s->nworkers, can_steer(s), &s->net);
 		if (r < 0)
 			goto out;
 	}
