@@ -210,6 +210,33 @@ void peers_set_meta(const struct peers_ctx *c, uint64_t w, long slot, uint16_t m
 	put_meta(rec_at(c, peers_word_off(w), (uint64_t)slot, rs), rs, meta);
 }
 
+static AI void prefetch_rs(const struct peers_ctx *c, uint64_t w, const uint8_t *key, unsigned rs)
+{
+	uint32_t cnt = peers_word_cnt(w), off = peers_word_off(w), mask, n, i;
+	unsigned cls = peers_word_cls(w);
+	const uint8_t *r;
+
+	if (!cnt || !peers_word_valid(c, w))
+		return;
+	if (!arena_class_is_hash(cls)) {
+		r = rec_at(c, off, 0, rs);
+		n = cnt * rs;
+		for (i = 0; i < n && i < 256; i += 64)
+			__builtin_prefetch(r + i);
+		return;
+	}
+	mask = arena_class_cap(cls) - 1;
+	__builtin_prefetch(rec_at(c, off, (uint32_t)key_hash(c, key, rs) & mask, rs));
+}
+
+void peers_prefetch(const struct peers_ctx *c, uint64_t w, const uint8_t *key)
+{
+	if (c->v6)
+		prefetch_rs(c, w, key, PEERS_REC6);
+	else
+		prefetch_rs(c, w, key, PEERS_REC4);
+}
+
 /* --- hash-table primitives ----------------------------------------------- */
 
 /* Place a record (key not present) into a table with a free slot. */
@@ -399,7 +426,7 @@ static AI unsigned sample_rs(const struct peers_ctx *c, uint64_t w, long self, u
 			     uint64_t *rng, uint8_t *out, unsigned rs)
 {
 	uint32_t cnt = peers_word_cnt(w), off = peers_word_off(w), m, i, j, cap, groups, g0, d, o,
-		 gi, g, q, s;
+		 gi, g, q, s, need;
 	unsigned cls = peers_word_cls(w), got = 0, ws = rs - 2;
 	uint8_t idx[ARENA_ARRAY_MAX], t;
 	const uint8_t *r;
@@ -443,12 +470,29 @@ static AI unsigned sample_rs(const struct peers_ctx *c, uint64_t w, long self, u
 	g0 = below(rng, groups);
 	d = (below(rng, groups) | 1) & (groups - 1);
 	o = below(rng, ARENA_GROUP);
+	/* Fetch the groups we expect to need all at once: k / (8 x load), plus two. */
+	need = (uint32_t)(((uint64_t)k * cap) / ((uint64_t)cnt * ARENA_GROUP)) + 2;
+	if (need > groups)
+		need = groups;
+	if (need > 16)
+		need = 16;
+	for (gi = 0, g = g0; gi < need; gi++, g = (g + d) & (groups - 1)) {
+		r = rec_at(c, off, (uint64_t)g * ARENA_GROUP, rs);
+		for (q = 0; q < ARENA_GROUP * rs; q += 64)
+			__builtin_prefetch(r + q);
+	}
+	/*
+	 * Branch-free copy: each entry is written at position got (< k, so
+	 * inside out) and kept only if it is a peer other than self.
+	 */
 	for (gi = 0, g = g0; gi < groups && got < k; gi++, g = (g + d) & (groups - 1)) {
-		for (q = 0; q < ARENA_GROUP && got < k; q++) {
+		for (q = 0; q < ARENA_GROUP; q++) {
 			s = g * ARENA_GROUP + ((o + q) & (ARENA_GROUP - 1));
 			r = rec_at(c, off, s, rs);
-			if ((long)s != self && port_of(r, rs))
-				memcpy(out + (size_t)got++ * ws, r, ws);
+			memcpy(out + (size_t)got * ws, r, ws);
+			got += (port_of(r, rs) != 0) & ((long)s != self);
+			if (got == k)
+				break;
 		}
 	}
 	return got;

@@ -124,6 +124,9 @@ int peers_check(const struct peers_ctx *c, uint64_t w, uint32_t *ret_seeders, ch
 /* Is the word's block inside the arena and its count possible? */
 bool peers_word_valid(const struct peers_ctx *c, uint64_t w);
 
+/* Hint: start loading what a lookup of key in w will touch (no lock needed). */
+void peers_prefetch(const struct peers_ctx *c, uint64_t w, const uint8_t *key);
+
 /* Call fn for each peer's record (const bytes). */
 void peers_foreach(const struct peers_ctx *c, uint64_t w, void (*fn)(const uint8_t *rec, void *arg),
 		   void *arg);

@@ -416,10 +416,23 @@ static inline uint32_t rec_peers(const struct layout_trec *rec)
 	return peers_word_cnt(rec->fam[0]) + peers_word_cnt(rec->fam[1]);
 }
 
-int torrents_announce(struct torrents *t, const struct torrents_announce *a, uint8_t *peers_out,
-		      struct torrents_result *ret)
+static void key_of(const struct torrents_announce *a, uint8_t key[18])
 {
-	uint64_t *rs = rng(), h = thash(t, a->info_hash), held;
+	if (a->peer.ipv6) {
+		memcpy(key, a->peer.addr, 16);
+		key[16] = (uint8_t)(a->peer.port >> 8);
+		key[17] = (uint8_t)a->peer.port;
+	} else {
+		memcpy(key, a->peer.addr, 4);
+		key[4] = (uint8_t)(a->peer.port >> 8);
+		key[5] = (uint8_t)a->peer.port;
+	}
+}
+
+static int announce_h(struct torrents *t, const struct torrents_announce *a, uint64_t h,
+		      uint8_t *peers_out, struct torrents_result *ret)
+{
+	uint64_t *rs = rng(), held;
 	unsigned s = stripe_of(t, h);
 	struct layout_stripe *st = &t->stripes[s];
 	int fam = a->peer.ipv6 ? 1 : 0, rc;
@@ -434,15 +447,7 @@ int torrents_announce(struct torrents *t, const struct torrents_announce *a, uin
 	memset(ret, 0, sizeof(*ret));
 	if (!a->peer.port)
 		return -EINVAL;
-	if (fam) {
-		memcpy(key, a->peer.addr, 16);
-		key[16] = (uint8_t)(a->peer.port >> 8);
-		key[17] = (uint8_t)a->peer.port;
-	} else {
-		memcpy(key, a->peer.addr, 4);
-		key[4] = (uint8_t)(a->peer.port >> 8);
-		key[5] = (uint8_t)a->peer.port;
-	}
+	key_of(a, key);
 	rc = lock_stripe(t, s);
 	if (rc)
 		return rc;
@@ -539,6 +544,72 @@ int torrents_announce(struct torrents *t, const struct torrents_announce *a, uin
 out:
 	unlock_stripe(t, s);
 	return 0;
+}
+
+int torrents_announce(struct torrents *t, const struct torrents_announce *a, uint8_t *peers_out,
+		      struct torrents_result *ret)
+{
+	return announce_h(t, a, thash(t, a->info_hash), peers_out, ret);
+}
+
+/*
+ * Batches hide memory latency: hash every request and prefetch its index
+ * slot, then (reading the index without the lock, only to prefetch)
+ * its record, then its peer block, and only then run the announces one
+ * by one under their locks. Reads done to prefetch may race with writers;
+ * they only ever choose what to prefetch, and stay inside the segment.
+ */
+#define BATCH 16
+
+int torrents_announce_many(struct torrents *t, const struct torrents_announce *a, unsigned n,
+			   uint8_t *const *peers_out, struct torrents_result *ret)
+{
+	uint64_t h[BATCH];
+	uint32_t r[BATCH], e, tag;
+	unsigned i, j, m, s, base;
+	const uint32_t *ix;
+	struct peers_ctx c;
+	uint8_t key[18];
+	uint64_t w;
+	int rc, first = 0;
+
+	for (base = 0; base < n; base += m) {
+		m = n - base < BATCH ? n - base : BATCH;
+		for (i = 0; i < m; i++) {
+			h[i] = thash(t, a[base + i].info_hash);
+			s = stripe_of(t, h[i]);
+			__builtin_prefetch(&sindex(t, s)[home_of(t, h[i])]);
+			__builtin_prefetch(&t->stripes[s]);
+		}
+		for (i = 0; i < m; i++) {
+			s = stripe_of(t, h[i]);
+			ix = sindex(t, s);
+			e = __atomic_load_n(&ix[home_of(t, h[i])], __ATOMIC_RELAXED);
+			tag = entry_of(t, h[i], 0) >> t->ibits;
+			r[i] = UINT32_MAX;
+			if (e && (e >> t->ibits) == tag && (e & t->imask) - 1 < t->cap) {
+				r[i] = (e & t->imask) - 1;
+				__builtin_prefetch(&srecs(t, s)[r[i]]);
+				__builtin_prefetch((const uint8_t *)&srecs(t, s)[r[i]] + 47);
+			}
+		}
+		for (i = 0; i < m; i++) {
+			if (r[i] == UINT32_MAX)
+				continue;
+			j = a[base + i].peer.ipv6 ? 1 : 0;
+			s = stripe_of(t, h[i]);
+			w = __atomic_load_n(&srecs(t, s)[r[i]].fam[j], __ATOMIC_RELAXED);
+			c = ctx_of(t, s, (int)j);
+			key_of(&a[base + i], key);
+			peers_prefetch(&c, w, key);
+		}
+		for (i = 0; i < m; i++) {
+			rc = announce_h(t, &a[base + i], h[i], peers_out[base + i], &ret[base + i]);
+			if (rc && !first)
+				first = rc;
+		}
+	}
+	return first;
 }
 
 /* --- scrape, clean, iterate ---------------------------------------------- */

@@ -139,6 +139,16 @@ int torrents_check(struct torrents *t, char *why, size_t whylen);
 
 /* --- extensions (added after the first contract) --- */
 
+/*
+ * n announces, exactly as n calls of torrents_announce() in order (each
+ * takes and releases its own stripe lock), but faster on a large table:
+ * the batch's index slots, records and peer blocks are prefetched before
+ * any lock is taken. peers_out[i] and ret[i] belong to a[i]. Returns 0 or
+ * the first -errno.
+ */
+int torrents_announce_many(struct torrents *t, const struct torrents_announce *a, unsigned n,
+			   uint8_t *const *peers_out, struct torrents_result *ret);
+
 /* Longest peer_max_age torrents_clean_stripe() accepts (else -EINVAL). */
 #define TORRENTS_MAX_PEER_AGE 43200u
 
