@@ -100,6 +100,10 @@ static uint64_t clean_due(struct ctrl *c, uint64_t now)
 		c->next_stripe = 0;
 		c->passes++;
 	}
+	if (now - c->pass_start >= interval) {
+		/* Stalled mid-pass (stopped, swapped): go on at the normal pace, no burst. */
+		c->pass_start = now - (uint64_t)c->next_stripe * interval / c->nstripes;
+	}
 	due = (now - c->pass_start) * c->nstripes / interval + 1;
 	if (due > c->nstripes)
 		due = c->nstripes;
@@ -494,6 +498,21 @@ static int handle(void *ctx, const struct ctlproto_request *req, struct ctlsrv_r
 
 /* --- main loop --------------------------------------------------------------- */
 
+/* State at start; the first cleaning pass and the first fold begin at now. */
+static void ctrl_setup(struct ctrl *c, const struct ctrl_params *p, uint64_t now)
+{
+	memset(c, 0, sizeof(*c));
+	c->p = p;
+	c->conf = p->conf;
+	c->seg = p->seg;
+	c->table = segment_torrents(p->seg);
+	c->nstripes = torrents_stripe_count(c->table);
+	c->started_ms = now;
+	c->pass_start = now;
+	c->next_fold = now;
+	c->next_summary = now + (uint64_t)p->conf->stats_interval * 1000u;
+}
+
 int ctrl_run(const struct ctrl_params *p)
 {
 	static struct ctrl ctrl;
@@ -501,16 +520,7 @@ int ctrl_run(const struct ctrl_params *p)
 	struct ctlsrv_config cfg;
 	int r;
 
-	memset(c, 0, sizeof(*c));
-	c->p = p;
-	c->conf = p->conf;
-	c->seg = p->seg;
-	c->table = segment_torrents(p->seg);
-	c->nstripes = torrents_stripe_count(c->table);
-	c->started_ms = ctlsrv_now_ms();
-	c->pass_start = c->started_ms;
-	c->next_fold = c->started_ms;
-	c->next_summary = c->started_ms + (uint64_t)p->conf->stats_interval * 1000u;
+	ctrl_setup(c, p, ctlsrv_now_ms());
 
 	if (p->control_fd >= 0) {
 		memset(&cfg, 0, sizeof(cfg));
