@@ -212,3 +212,20 @@ trap sd_cleanup EXIT
 
 # worker_pids: pids of the live workers, from trackerctl workers.
 worker_pids() { ctl workers | sed -n 's/.* pid=\([0-9]*\) .*/\1/p'; }
+
+# nl_msgs [N]: the notify datagrams after line N of the log, one a line, as
+# "MSG n=K pid=P main=M fds=F|KEY=VALUE|...|FD name=..." (the header, the
+# assignments and the fd records of one datagram joined by "|").
+nl_msgs() {
+	tail -n +"$((${1:-0} + 1))" "$NLOG" | awk '
+		/^MSG / { if (m != "") print m; m = $0; next }
+		/^(START|EXIT|KILL|LIFETIME|FDSTOREREMOVE)( |$)/ { if (m != "") print m; m = ""; print; next }
+		{ if (m != "") m = m "|" $0 }
+		END { if (m != "") print m }'
+}
+
+# mono_usec: CLOCK_MONOTONIC in microseconds (empty without python3).
+mono_usec() {
+	command -v python3 >/dev/null 2>&1 &&
+		python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)'
+}
