@@ -87,6 +87,7 @@
 #define TB_PORT_SPAN 64512u
 #define TB_SCAN_NS 1000000ull /* expiry scan at most once a millisecond */
 #define TB_CONNECT_TRIES 3
+#define TB_RX_ROUNDS 4 /* receive batches per socket per loop */
 #define NS 1000000000ull
 
 /* Latency histogram: 16 exact buckets, then 16 per power of two up to 2^26 us. */
@@ -161,6 +162,7 @@ static double *popularity_cdf;
 static struct peer *peer_table;
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t stop_signal; /* SIGINT or SIGTERM that ended the run */
 static uint64_t t_start, t_measure, t_end;
 
 static int first_error_taken;
@@ -638,26 +640,33 @@ static unsigned receive_all(struct thread *t)
 	unsigned si, total = 0;
 
 	for (si = 0; si < t->nsock; si++) {
-		int n, i;
-		uint64_t now;
+		unsigned round;
 
-		n = recvmmsg(t->sock[si].fd, t->rxmsg, arg.batch, MSG_DONTWAIT, NULL);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				STAT_ADD(t->st.sock_errors, 1);
-			continue;
-		}
-		now = now_ns();
-		for (i = 0; i < n; i++) {
-			const struct mmsghdr *m = &t->rxmsg[i];
+		/* A full batch means more may be queued: a few more, then move on. */
+		for (round = 0; round < TB_RX_ROUNDS; round++) {
+			uint64_t now;
+			int n, i;
 
-			if (m->msg_hdr.msg_flags & MSG_TRUNC)
-				STAT_ADD(t->st.invalid, 1);
-			else
-				check_reply(t, si, t->rxbuf + (size_t)i * TB_RX_LEN, m->msg_len,
-					    now);
+			n = recvmmsg(t->sock[si].fd, t->rxmsg, arg.batch, MSG_DONTWAIT, NULL);
+			if (n < 0) {
+				if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+					STAT_ADD(t->st.sock_errors, 1);
+				break;
+			}
+			now = now_ns();
+			for (i = 0; i < n; i++) {
+				const struct mmsghdr *m = &t->rxmsg[i];
+
+				if (m->msg_hdr.msg_flags & MSG_TRUNC)
+					STAT_ADD(t->st.invalid, 1);
+				else
+					check_reply(t, si, t->rxbuf + (size_t)i * TB_RX_LEN,
+						    m->msg_len, now);
+			}
+			total += (unsigned)n;
+			if ((unsigned)n < arg.batch)
+				break;
 		}
-		total += (unsigned)n;
 	}
 	return total;
 }
@@ -1319,6 +1328,9 @@ static void report(uint64_t t_stop)
 	       arg.peers, arg.seeders * 100, arg.torrents, arg.zipf, arg.mix[REQ_ANNOUNCE],
 	       arg.mix[REQ_SCRAPE], arg.mix[REQ_CONNECT], arg.numwant, arg.scrape_max,
 	       (unsigned long long)arg.seed);
+	if (arg.peers > TB_PORT_SPAN)
+		printf("note          %u peers share %u ports: the tracker sees at most %u\n",
+		       arg.peers, TB_PORT_SPAN, TB_PORT_SPAN);
 	printf("measured      %.2f s after %u s of warm-up%s\n", secs, arg.warmup_s,
 	       stop_requested ? " (interrupted)" : "");
 	printf("responses     %.0f/s: announce %.0f/s, scrape %.0f/s, connect %.0f/s\n", total_rate,
@@ -1343,13 +1355,13 @@ static void report(uint64_t t_stop)
 	       "requests_per_s=%.0f errors=%llu invalid=%llu lost=%llu late=%llu "
 	       "sock_errors=%llu latency_p50_us=%llu latency_p90_us=%llu latency_p99_us=%llu "
 	       "latency_p999_us=%llu peers_per_announce=%.2f duration_s=%.2f threads=%u "
-	       "sockets=%u window=%u seed=%llu\n",
+	       "sockets=%u window=%u seed=%llu interrupted=%d\n",
 	       total_rate, rate[REQ_ANNOUNCE], rate[REQ_SCRAPE], rate[REQ_CONNECT], req_rate,
 	       (unsigned long long)d.errors, (unsigned long long)d.invalid,
 	       (unsigned long long)d.lost, (unsigned long long)d.late,
 	       (unsigned long long)d.sock_errors, (unsigned long long)p50, (unsigned long long)p90,
 	       (unsigned long long)p99, (unsigned long long)p999, ppa, secs, arg.threads,
-	       arg.sockets, arg.window, (unsigned long long)arg.seed);
+	       arg.sockets, arg.window, (unsigned long long)arg.seed, stop_signal ? 1 : 0);
 	fflush(stdout);
 	if (arg.strict && (d.invalid || d.errors))
 		exit(1);
@@ -1357,7 +1369,7 @@ static void report(uint64_t t_stop)
 
 static void on_signal(int sig)
 {
-	(void)sig;
+	stop_signal = sig;
 	stop_requested = 1;
 }
 
@@ -1430,5 +1442,5 @@ int main(int argc, char **argv)
 	if (arg.threads == 0)
 		return 1;
 	report(t_stop);
-	return 0;
+	return stop_signal ? 128 + stop_signal : 0;
 }
