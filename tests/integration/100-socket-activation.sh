@@ -32,7 +32,7 @@ run() {
 
 	# Both families on the inherited sockets, peers stored and returned.
 	for addr in "${ADDRS[@]}"; do
-		h=$(ih "$((100100 + ${#addr}))")
+		h=$(fh "$addr" 100)
 		udptc "$addr" announce "$h" 7001 0 started 0 >/dev/null || bad "$backend: announce on $addr"
 		out=$(udptc "$addr" announce "$h" 7002 10 started 10)
 		echo "$out" | grep -Eq "leechers=1 seeders=1 npeers=1 peers=$(peer "$addr" 7001)\$" ||

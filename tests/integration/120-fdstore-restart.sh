@@ -15,7 +15,7 @@
 announce_set() {
 	local addr h i
 	for addr in "${ADDRS[@]}"; do
-		h=$(ih "$((1200 + ${#addr}))")
+		h=$(fh "$addr" 120)
 		udptc "$addr" announce "$h" 7001 0 started 0 >/dev/null || fail "announce on $addr"
 		udptc "$addr" announce "$h" 7002 1000 started 0 >/dev/null || fail "announce on $addr"
 		udptc "$addr" announce "$h" 7003 1000 started 0 >/dev/null || fail "announce on $addr"
@@ -35,7 +35,7 @@ snapshot() {
 		ctl top 100 | sort
 		ctl stats | grep -E '^shm\.(torrents|peers4|peers6|seeders|leechers|completed)='
 		for addr in "${ADDRS[@]}"; do
-			h=$(ih "$((1200 + ${#addr}))")
+			h=$(fh "$addr" 120)
 			ctl torrent "$h"
 			# numwant 50 from a new port: every stored peer of the family.
 			udptc "$addr" announce "$h" 7999 1000 none 50 | sed 's/^interval=[0-9]* //'
@@ -59,11 +59,11 @@ grep -qx 'shm.torrents=2[0-9]' "$T/before" || fail "torrents missing before the 
 # The reference announce above added peer 7999; announce_set's peers are
 # what we compare, so take it out again on both sides.
 for addr in "${ADDRS[@]}"; do
-	udptc "$addr" announce "$(ih "$((1200 + ${#addr}))")" 7999 1000 stopped 0 >/dev/null
+	udptc "$addr" announce "$(fh "$addr" 120)" 7999 1000 stopped 0 >/dev/null
 done
 snapshot "$T/before"
 for addr in "${ADDRS[@]}"; do
-	udptc "$addr" announce "$(ih "$((1200 + ${#addr}))")" 7999 1000 stopped 0 >/dev/null
+	udptc "$addr" announce "$(fh "$addr" 120)" 7999 1000 stopped 0 >/dev/null
 done
 old_pid=$PID
 
@@ -79,7 +79,7 @@ grep -q "trackerd\[$PID\].*using inherited control fd" "$LOG" || bad "control so
 
 snapshot "$T/after"
 for addr in "${ADDRS[@]}"; do
-	udptc "$addr" announce "$(ih "$((1200 + ${#addr}))")" 7999 1000 stopped 0 >/dev/null
+	udptc "$addr" announce "$(fh "$addr" 120)" 7999 1000 stopped 0 >/dev/null
 done
 if ! diff -u "$T/before" "$T/after" >"$T/diff"; then
 	bad "the swarm changed across the restart:"

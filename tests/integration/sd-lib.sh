@@ -229,3 +229,56 @@ mono_usec() {
 	command -v python3 >/dev/null 2>&1 &&
 		python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)'
 }
+
+# plain_start [TRACKERD ARGS...]: trackerd binding its own sockets (no
+# service manager), every runtime key from the config file, so a reload
+# can change any of them. Sets PID, PORT, A4, A6, ADDRS.
+plain_start() {
+	local try v6 workers a
+	workers=$(sed -n 's/^workers = //p' "$CONF")
+	for try in 1 2 3 4 5 6; do
+		PORT=$((20000 + RANDOM % 40000))
+		v6="[::1]:$PORT"
+		[ "$HAVE_V6" = 1 ] || v6=none
+		: >"$LOG"
+		"$TRACKERD" -c "$CONF" -o "listen_ipv4=127.0.0.1:$PORT" -o "listen_ipv6=$v6" \
+			-o "state_directory=$T/state" -o "control_socket=$SOCK" "$@" 2>>"$LOG" &
+		PID=$!
+		wait_until 10 started_or_dead "$v6" || fail "trackerd did not bind within 10 s"
+		kill -0 "$PID" 2>/dev/null && ! grep -q 'cannot bind' "$LOG" && break
+		grep -q 'cannot bind' "$LOG" || fail "trackerd did not start"
+		wait "$PID" 2>/dev/null
+		PID=
+	done
+	[ -n "$PID" ] || fail "no free port found"
+	A4=127.0.0.1:$PORT
+	A6=
+	ADDRS=("$A4")
+	if [ "$HAVE_V6" = 1 ]; then
+		A6="[::1]:$PORT"
+		ADDRS+=("$A6")
+	fi
+	for a in "${ADDRS[@]}"; do
+		"$UDPTC" wait "$a" 10 >/dev/null || fail "no answer on $a"
+	done
+	wait_until 10 workers_up "${workers:-1}" || fail "workers did not all start"
+	CHILDREN=$(children_of "$PID")
+	log "trackerd pid $PID (own sockets) on $A4 ${A6:-}, children:" $CHILDREN
+}
+
+# gen_workers G: live workers of generation G, by trackerctl workers.
+gen_workers() { ctl workers | grep -c " generation=$1 " || true; }
+
+# generation_only G N: exactly N live workers, all of generation G.
+generation_only() {
+	[ "$(gen_workers "$1")" -eq "$2" ] && [ "$(ctl workers | grep -c '^slot=')" -eq "$2" ]
+}
+
+# interval_is ADDR SECONDS: an announce gets this interval.
+interval_is() {
+	"$UDPTC" "$1" announce "$(ih 424242)" 7777 0 none 0 | grep -q "^interval=$2 "
+}
+
+# fh ADDR N: an info-hash from N for the family of ADDR (swarm counts are
+# totals over both families, so each family gets its own torrent).
+fh() { case $1 in \[*) ih "$(($2 * 10 + 6))" ;; *) ih "$(($2 * 10 + 4))" ;; esac; }
