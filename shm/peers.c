@@ -422,14 +422,53 @@ static AI uint32_t below(uint64_t *rng, uint32_t n)
 	return (uint32_t)(((peers_rand(rng) & 0xffffffffULL) * n) >> 32);
 }
 
+static AI void plan_rs(const struct peers_ctx *c, uint64_t w, unsigned k, uint64_t *rng,
+		       struct peers_plan *p, unsigned rs)
+{
+	uint32_t cnt = peers_word_cnt(w), off = peers_word_off(w), cap, groups, need, gi, g, q;
+	unsigned cls = peers_word_cls(w);
+	const uint8_t *r;
+
+	p->w = w;
+	if (!cnt || !arena_class_is_hash(cls))
+		return;
+	cap = arena_class_cap(cls);
+	groups = cap / ARENA_GROUP;
+	p->g0 = below(rng, groups);
+	p->d = (below(rng, groups) | 1) & (groups - 1);
+	p->o = below(rng, ARENA_GROUP);
+	/* Fetch the groups we expect to need all at once: k / (8 x load), plus two. */
+	need = (uint32_t)(((uint64_t)k * cap) / ((uint64_t)cnt * ARENA_GROUP)) + 2;
+	if (need > groups)
+		need = groups;
+	if (need > 16)
+		need = 16;
+	for (gi = 0, g = p->g0; gi < need; gi++, g = (g + p->d) & (groups - 1)) {
+		r = rec_at(c, off, (uint64_t)g * ARENA_GROUP, rs);
+		for (q = 0; q < ARENA_GROUP * rs; q += 64)
+			__builtin_prefetch(r + q);
+	}
+}
+
+void peers_plan(const struct peers_ctx *c, uint64_t w, unsigned k, uint64_t *rng,
+		struct peers_plan *p)
+{
+	if (c->v6)
+		plan_rs(c, w, k, rng, p, PEERS_REC6);
+	else
+		plan_rs(c, w, k, rng, p, PEERS_REC4);
+}
+
 static AI unsigned sample_rs(const struct peers_ctx *c, uint64_t w, long self, unsigned k,
-			     uint64_t *rng, uint8_t *out, unsigned rs)
+			     uint64_t *rng, const struct peers_plan *plan, uint8_t *out,
+			     unsigned rs)
 {
 	uint32_t cnt = peers_word_cnt(w), off = peers_word_off(w), m, i, j, cap, groups, g0, d, o,
-		 gi, g, q, s, need;
+		 gi, g, q, s;
 	unsigned cls = peers_word_cls(w), got = 0, ws = rs - 2;
+	struct peers_plan fresh;
 	uint8_t idx[ARENA_ARRAY_MAX], t;
-	const uint8_t *r;
+	const uint8_t *r, *base = rec_at(c, off, 0, rs); /* out may alias nothing we read */
 
 	if (!cnt || !k)
 		return 0;
@@ -441,7 +480,7 @@ static AI unsigned sample_rs(const struct peers_ctx *c, uint64_t w, long self, u
 			for (i = 0; i < cnt; i++) {
 				if ((long)i == self)
 					continue;
-				memcpy(out + (size_t)got++ * ws, rec_at(c, off, i, rs), ws);
+				memcpy(out + (size_t)got++ * ws, base + (size_t)i * rs, ws);
 			}
 			return got;
 		}
@@ -453,34 +492,27 @@ static AI unsigned sample_rs(const struct peers_ctx *c, uint64_t w, long self, u
 			t = idx[i];
 			idx[i] = idx[j];
 			idx[j] = t;
-			memcpy(out + (size_t)i * ws, rec_at(c, off, idx[i], rs), ws);
+			memcpy(out + (size_t)i * ws, base + (size_t)idx[i] * rs, ws);
 		}
 		return k;
 	}
 	cap = arena_class_cap(cls);
 	if (k >= m) {
 		for (i = 0; i < cap && got < m; i++) {
-			r = rec_at(c, off, i, rs);
+			r = base + (size_t)i * rs;
 			if ((long)i != self && port_of(r, rs))
 				memcpy(out + (size_t)got++ * ws, r, ws);
 		}
 		return got;
 	}
 	groups = cap / ARENA_GROUP;
-	g0 = below(rng, groups);
-	d = (below(rng, groups) | 1) & (groups - 1);
-	o = below(rng, ARENA_GROUP);
-	/* Fetch the groups we expect to need all at once: k / (8 x load), plus two. */
-	need = (uint32_t)(((uint64_t)k * cap) / ((uint64_t)cnt * ARENA_GROUP)) + 2;
-	if (need > groups)
-		need = groups;
-	if (need > 16)
-		need = 16;
-	for (gi = 0, g = g0; gi < need; gi++, g = (g + d) & (groups - 1)) {
-		r = rec_at(c, off, (uint64_t)g * ARENA_GROUP, rs);
-		for (q = 0; q < ARENA_GROUP * rs; q += 64)
-			__builtin_prefetch(r + q);
+	if (!plan || plan->w != w) {
+		plan_rs(c, w, k, rng, &fresh, rs);
+		plan = &fresh;
 	}
+	g0 = plan->g0;
+	d = plan->d;
+	o = plan->o;
 	/*
 	 * Branch-free copy: each entry is written at position got (< k, so
 	 * inside out) and kept only if it is a peer other than self.
@@ -488,7 +520,7 @@ static AI unsigned sample_rs(const struct peers_ctx *c, uint64_t w, long self, u
 	for (gi = 0, g = g0; gi < groups && got < k; gi++, g = (g + d) & (groups - 1)) {
 		for (q = 0; q < ARENA_GROUP; q++) {
 			s = g * ARENA_GROUP + ((o + q) & (ARENA_GROUP - 1));
-			r = rec_at(c, off, s, rs);
+			r = base + (size_t)s * rs;
 			memcpy(out + (size_t)got * ws, r, ws);
 			got += (port_of(r, rs) != 0) & ((long)s != self);
 			if (got == k)
@@ -499,10 +531,10 @@ static AI unsigned sample_rs(const struct peers_ctx *c, uint64_t w, long self, u
 }
 
 unsigned peers_sample(const struct peers_ctx *c, uint64_t w, long self, unsigned k, uint64_t *rng,
-		      uint8_t *out)
+		      const struct peers_plan *plan, uint8_t *out)
 {
-	return c->v6 ? sample_rs(c, w, self, k, rng, out, PEERS_REC6) :
-		       sample_rs(c, w, self, k, rng, out, PEERS_REC4);
+	return c->v6 ? sample_rs(c, w, self, k, rng, plan, out, PEERS_REC6) :
+		       sample_rs(c, w, self, k, rng, plan, out, PEERS_REC4);
 }
 
 /* --- cleaning ------------------------------------------------------------ */

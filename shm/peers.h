@@ -100,15 +100,25 @@ int peers_insert(const struct peers_ctx *c, uint64_t *w, const uint8_t *key, uin
 /* Remove the peer in slot; may move the set to a smaller block. */
 void peers_remove(const struct peers_ctx *c, uint64_t *w, long slot);
 
+/* A sample's random start, drawn early so its memory loads overlap other work. */
+struct peers_plan {
+	uint64_t w; /* the set it was drawn for */
+	uint32_t g0, d, o;
+};
+
+/* Draw the plan for sampling k from w and prefetch what the sample will read. */
+void peers_plan(const struct peers_ctx *c, uint64_t w, unsigned k, uint64_t *rng,
+		struct peers_plan *p);
+
 /*
  * Write up to k distinct peers other than slot self (-1: none) as compact
  * entries into out; returns how many. Small sets: partial Fisher-Yates.
  * Hash tables: groups of ARENA_GROUP slots visited from a random start with
  * a random odd stride (a permutation of the groups), from a random offset
- * inside each group.
+ * inside each group. plan (may be NULL) is used if drawn for this w.
  */
 unsigned peers_sample(const struct peers_ctx *c, uint64_t w, long self, unsigned k, uint64_t *rng,
-		      uint8_t *out);
+		      const struct peers_plan *plan, uint8_t *out);
 
 /* Drop peers older than max_ticks; counts what went. */
 void peers_clean(const struct peers_ctx *c, uint64_t *w, uint16_t now_tick, uint32_t max_ticks,

@@ -441,6 +441,7 @@ static int announce_h(struct torrents *t, const struct torrents_announce *a, uin
 	struct layout_trec *rec;
 	bool created = false, stopped = a->event == TORRENTS_EVENT_STOPPED;
 	uint8_t key[18];
+	struct peers_plan plan = { 0 };
 	uint32_t slot, before;
 	long r, p = -1;
 
@@ -476,6 +477,9 @@ static int announce_h(struct torrents *t, const struct torrents_announce *a, uin
 	}
 	rec = &srecs(t, s)[r];
 	held = peers_held(rec->fam[fam]);
+	/* Large swarm: start loading the sample's groups before the lookup's miss. */
+	if (!stopped && a->numwant && arena_class_is_hash(peers_word_cls(rec->fam[fam])))
+		peers_plan(&c, rec->fam[fam], a->numwant, rs, &plan);
 	p = peers_find(&c, rec->fam[fam], key);
 	if (p >= 0) {
 		meta = peers_meta(&c, rec->fam[fam], p);
@@ -538,7 +542,7 @@ static int announce_h(struct torrents *t, const struct torrents_announce *a, uin
 	else
 		st->held4 += peers_held(rec->fam[fam]) - held;
 	if (!stopped && a->numwant)
-		ret->npeers = peers_sample(&c, rec->fam[fam], p, a->numwant, rs, peers_out);
+		ret->npeers = peers_sample(&c, rec->fam[fam], p, a->numwant, rs, &plan, peers_out);
 	ret->seeders = rec->seeders;
 	ret->leechers = rec_peers(rec) - rec->seeders;
 out:

@@ -223,6 +223,53 @@ static void test_families(void **state)
 	fix_free(f);
 }
 
+/* Batches behave exactly like the same announces made one by one. */
+static void test_announce_many(void **state)
+{
+	enum { N = 3000, B = 37 };
+	struct fix *one = fix_new(500, 5000, 5000), *many = fix_new(500, 5000, 5000);
+	static struct torrents_announce a[N];
+	static struct torrents_result r1[N], r2[N];
+	static uint8_t ih[N][20], out1[N][18 * 8], out2[N][18 * 8];
+	uint8_t *outs[N];
+	uint64_t x = 12345;
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		hash_of(ih[i], (uint32_t)(x % 97)); /* repeats inside a batch */
+		a[i] = (struct torrents_announce){ ih[i],
+						   (x >> 8) & 1 ? peer6((x >> 20) % 50, 1) :
+								  peer4((x >> 20) % 50, 1),
+						   (x >> 30) % 5 == 0 ? TORRENTS_EVENT_STOPPED :
+						   (x >> 30) % 5 == 1 ? TORRENTS_EVENT_COMPLETED :
+									0,
+						   (x >> 40) & 1,
+						   (unsigned)(x >> 50) % 9,
+						   1000 + i / 100 };
+		outs[i] = out2[i];
+	}
+	for (i = 0; i < N; i++)
+		assert_int_equal(torrents_announce(one->t, &a[i], out1[i], &r1[i]), 0);
+	for (i = 0; i < N; i += B)
+		assert_int_equal(torrents_announce_many(many->t, a + i, N - i < B ? N - i : B,
+							outs + i, r2 + i),
+				 0);
+	for (i = 0; i < N; i++) {
+		assert_int_equal(r1[i].seeders, r2[i].seeders);
+		assert_int_equal(r1[i].leechers, r2[i].leechers);
+		assert_int_equal(r1[i].npeers, r2[i].npeers);
+		assert_int_equal(r1[i].refused, r2[i].refused);
+	}
+	check_ok(one->t);
+	check_ok(many->t);
+	fix_free(one);
+	fix_free(many);
+}
+
 /* --- random choice ------------------------------------------------------- */
 
 static void sample_case(struct torrents *t, uint32_t id, unsigned swarm, unsigned numwant,
@@ -897,12 +944,12 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_announce_basic), cmocka_unit_test(test_families),
-		cmocka_unit_test(test_random_choice),  cmocka_unit_test(test_completed),
-		cmocka_unit_test(test_expiry),	       cmocka_unit_test(test_torrent_keep),
-		cmocka_unit_test(test_table_full),     cmocka_unit_test(test_arena_full),
-		cmocka_unit_test(test_large_swarm),    cmocka_unit_test(test_large_clean),
-		cmocka_unit_test(test_iterate_gauges), cmocka_unit_test(test_processes),
-		cmocka_unit_test(test_crash_holder),
+		cmocka_unit_test(test_announce_many),  cmocka_unit_test(test_random_choice),
+		cmocka_unit_test(test_completed),      cmocka_unit_test(test_expiry),
+		cmocka_unit_test(test_torrent_keep),   cmocka_unit_test(test_table_full),
+		cmocka_unit_test(test_arena_full),     cmocka_unit_test(test_large_swarm),
+		cmocka_unit_test(test_large_clean),    cmocka_unit_test(test_iterate_gauges),
+		cmocka_unit_test(test_processes),      cmocka_unit_test(test_crash_holder),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
