@@ -63,11 +63,13 @@
 #include "daemon/worker.h"
 #include "shm/counters.h"
 #include "shm/segment.h"
+#include "shm/torrents.h"
 
 #define SUP_BACKOFF_MIN_MS 100u
 #define SUP_BACKOFF_MAX_MS 10000u
 #define SUP_STABLE_MS 30000u
 #define SUP_STOP_MS 3000u
+#define SUP_STATUS_MS 5000u /* STATUS= refresh for the service manager */
 /* Workers in one generation; two generations must fit the counter slots. */
 #define SUP_WORKERS_MAX ((CTRL_RETIRED_SLOT) / 2)
 
@@ -118,6 +120,9 @@ struct sup {
 	uint64_t watchdog_ms; /* half the service manager's period, 0 = off */
 	uint64_t next_watchdog;
 	uint64_t last_heartbeat[SEGMENT_WORKER_SLOTS];
+	uint64_t next_status; /* CLOCK_MONOTONIC ms of the next STATUS= */
+	uint64_t status_requests; /* requests counted at the last STATUS= */
+	uint64_t status_at;
 };
 
 /* Set by the children's SIGTERM/SIGINT handler. */
@@ -689,6 +694,44 @@ static bool workers_progressed(struct sup *s, uint64_t now)
 	return all;
 }
 
+/* Requests answered so far, all slots and families (a moment's dip is possible). */
+static uint64_t requests_total(struct sup *s)
+{
+	uint64_t n = 0;
+	unsigned slot, f;
+
+	for (slot = 0; slot < SEGMENT_WORKER_SLOTS; slot++) {
+		const struct counters_block *b = segment_counters(s->seg, slot);
+
+		for (f = 0; f < COUNTERS_FAM__MAX; f++)
+			n += counters_read(b, f, COUNTERS_connect) +
+			     counters_read(b, f, COUNTERS_announce) +
+			     counters_read(b, f, COUNTERS_scrape);
+	}
+	return n;
+}
+
+/* STATUS=: workers, torrents, peers and requests per second since the last one. */
+static void send_status(struct sup *s, uint64_t now)
+{
+	struct torrents_gauges g;
+	uint64_t req = requests_total(s);
+	double rate = 0;
+	unsigned slot, live = 0;
+
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
+		if (s->w[slot].state == CHILD_RUNNING && s->w[slot].generation == s->generation)
+			live++;
+	if (s->status_at && now > s->status_at && req >= s->status_requests)
+		rate = (double)(req - s->status_requests) * 1000.0 / (double)(now - s->status_at);
+	s->status_requests = req;
+	s->status_at = now;
+	torrents_get_gauges(segment_torrents(s->seg), &g);
+	svc_notify_status("%u workers, %llu torrents, %llu peers, %.0f requests/s, generation %u",
+			  live, (unsigned long long)g.torrents,
+			  (unsigned long long)(g.peers4 + g.peers6), rate, s->generation);
+}
+
 /* sd_notify duties; returns the poll timeout they need (-1: none). */
 static int service_timers(struct sup *s)
 {
@@ -699,12 +742,20 @@ static int service_timers(struct sup *s)
 		if (generation_serving(s)) {
 			s->ready_pending = false;
 			svc_notify_ready();
-			svc_notify_status("serving with %u workers, generation %u", s->nworkers,
-					  s->generation);
+			send_status(s, now);
+			s->next_status = now + SUP_STATUS_MS;
 			log_msg(LOG_INFO, "generation %u serving", s->generation);
 		} else {
 			t = 20;
 		}
+	}
+	if (!s->ready_pending && !s->stopping) {
+		if (now >= s->next_status) {
+			send_status(s, now);
+			s->next_status = now + SUP_STATUS_MS;
+		}
+		if (t < 0 || s->next_status - now < (uint64_t)t)
+			t = (int)(s->next_status - now);
 	}
 	if (s->watchdog_ms) {
 		if (now >= s->next_watchdog) {
