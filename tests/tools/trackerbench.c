@@ -46,6 +46,7 @@
  *   timeout whatever happens, and every option has a hard range.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -874,9 +875,15 @@ static int parse_uint(const char *opt, const char *s, unsigned long min, unsigne
 	unsigned long v;
 
 	errno = 0;
-	if (*s == '-' || *s == '\0')
+	if (*s < '0' || *s > '9')
 		return bad(opt, s);
-	v = strtoul(s, &end, 0);
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		if (!isxdigit((unsigned char)s[2]))
+			return bad(opt, s);
+		v = strtoul(s + 2, &end, 16);
+	} else {
+		v = strtoul(s, &end, 10);
+	}
 	if (errno || *end || v < min || v > max)
 		return bad(opt, s);
 	*ret = v;
