@@ -3,8 +3,10 @@
  * shm/layout.c - sizes and offsets of the segment's regions.
  *
  * Sizing rules (the memory targets drive them):
- *  - stripes: 4096, halved while a stripe would average fewer than 8
- *    torrents (so tiny test tables still have a few);
+ *  - stripes: 4096, halved down to 1024 while a stripe would average
+ *    fewer than 2048 torrents (the per-stripe slack below shrinks
+ *    relative to a bigger share), then further while it would average
+ *    fewer than 8 (so tiny test tables still have a few);
  *  - a stripe holds its average share plus 5 standard deviations plus 8
  *    (the keyed hash spreads torrents binomially; at 10M torrents that is
  *    about 10 % slack, and the chance that any stripe fills before the
@@ -65,6 +67,10 @@ int layout_compute(const struct segment_params *p, struct layout *l)
 	if (p->max_torrents > (1ULL << 40) || p->max_peers4 > (1ULL << 31) ||
 	    p->max_peers6 > (1ULL << 31))
 		return -EINVAL;
+	while (ns > LAYOUT_MIN_STRIPES && p->max_torrents / ns < 2048) {
+		ns /= 2;
+		sb--;
+	}
 	while (ns > 1 && p->max_torrents / ns < 8) {
 		ns /= 2;
 		sb--;

@@ -28,6 +28,7 @@
 #define LAYOUT_MAGIC 0x31474553444b5254ULL /* "TRKDSEG1" little-endian */
 #define LAYOUT_VERSION 1
 #define LAYOUT_MAX_STRIPES 4096
+#define LAYOUT_MIN_STRIPES 1024 /* unless the table is tiny */
 #define LAYOUT_ALIGN 4096
 
 /* What the parameters imply; recomputed and compared on attach. */

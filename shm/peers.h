@@ -116,6 +116,10 @@ void peers_plan(const struct peers_ctx *c, uint64_t w, unsigned k, uint64_t *rng
  * Hash tables: groups of ARENA_GROUP slots visited from a random start with
  * a random odd stride (a permutation of the groups), from a random offset
  * inside each group. plan (may be NULL) is used if drawn for this w.
+ * Arrays give every other peer exactly the same chance; the group walk
+ * gives peers in sparse groups a slightly better one (the last group
+ * visited is often cut short, more often when it is dense): measured
+ * within about +-10% of the mean at the extremes of a 2,000-peer swarm.
  */
 unsigned peers_sample(const struct peers_ctx *c, uint64_t w, long self, unsigned k, uint64_t *rng,
 		      const struct peers_plan *plan, uint8_t *out);
