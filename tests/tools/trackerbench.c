@@ -13,10 +13,12 @@
  *
  * - Workload. The torrents have Zipf-like popularity, p(i) ~ 1/(i+1)^s. Each
  *   simulated peer is bound once, at setup, to one torrent drawn by
- *   popularity, to a port (1024 + index modulo 64512: the tracker tells
- *   peers apart by source address and port, and every socket here shares
- *   one address) and to a peer id made from its index and the seed. A
- *   peer's first announce is "started", later ones "none"; seeders send
+ *   popularity, to one socket, to a port and to a peer id made from its index and
+ *   the seed. The tracker tells peers apart by source address and port, so
+ *   ports count from 1024 upwards over all peers (64,512 of them before they
+ *   repeat) while the sockets share one address; with --source each socket
+ *   has an address of its own and the ports count over its own peers.
+ *   A peer's first announce is "started", later ones "none"; seeders send
  *   left = 0. Scrapes carry 1..scrape_max hashes drawn by popularity. All of
  *   it derives from one seed, printed, so a run can be repeated.
  * - Threads own everything they touch: their share of the peers, their
@@ -121,6 +123,8 @@ struct options {
 	bool progress;
 	bool strict;
 	bool allow_remote;
+	bool have_source;
+	struct sockaddr_storage source; /* socket g binds to this address + g */
 	unsigned ncpus;
 	int cpus[TB_MAX_CPUS];
 	/* The target. */
@@ -193,6 +197,7 @@ struct slot {
 
 struct bsock {
 	int fd;
+	uint32_t peer_lo, peer_n; /* the peers that announce on this socket */
 	uint8_t connid[8];
 	bool have_id;
 	bool connecting; /* a connect is in flight */
@@ -371,7 +376,6 @@ static int workload_setup(void)
 	popularity_cdf[arg.torrents - 1] = 1.0;
 	for (i = 0; i < arg.peers; i++) {
 		peer_table[i].torrent = draw_torrent(&rng);
-		peer_table[i].port = (uint16_t)(TB_PORT_BASE + i % TB_PORT_SPAN);
 		peer_table[i].seeder = rng_unit(&rng) < arg.seeders;
 	}
 	return 0;
@@ -504,7 +508,7 @@ static unsigned send_batch(struct thread *t, uint64_t now)
 			s->connecting = true;
 			break;
 		case REQ_ANNOUNCE:
-			pi = t->peer_lo + rng_below(&t->rng, t->peer_n);
+			pi = s->peer_lo + rng_below(&t->rng, s->peer_n);
 			len = encode_announce(p, s, txid, pi);
 			break;
 		default:
@@ -715,12 +719,44 @@ static void *thread_main(void *p)
 
 /* --- setup -------------------------------------------------------------- */
 
-static int open_socket(void)
+/* The source address of socket g: --source plus g in its last 32 bits. */
+static void source_address(unsigned g, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+	uint8_t *a;
+	uint32_t v;
+
+	*ret = arg.source;
+	if (ret->ss_family == AF_INET) {
+		a = (uint8_t *)&((struct sockaddr_in *)ret)->sin_addr;
+		*ret_len = sizeof(struct sockaddr_in);
+	} else {
+		a = ((struct sockaddr_in6 *)ret)->sin6_addr.s6_addr + 12;
+		*ret_len = sizeof(struct sockaddr_in6);
+	}
+	memcpy(&v, a, 4);
+	v = htonl(ntohl(v) + g);
+	memcpy(a, &v, 4);
+}
+
+/* A socket connected to the target; g >= 0 binds it to source address g. */
+static int open_socket(int g)
 {
 	int fd = socket(arg.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	if (fd < 0)
 		return -errno;
+	if (g >= 0 && arg.have_source) {
+		struct sockaddr_storage src;
+		socklen_t len;
+
+		source_address((unsigned)g, &src, &len);
+		if (bind(fd, (const struct sockaddr *)&src, len) < 0) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+	}
 	if (arg.rcvbuf > 0 &&
 	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &arg.rcvbuf, sizeof(arg.rcvbuf)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &arg.rcvbuf, sizeof(arg.rcvbuf));
@@ -770,11 +806,22 @@ static int thread_setup(struct thread *t, unsigned idx)
 		t->rxmsg[i].msg_hdr.msg_iovlen = 1;
 	}
 	for (i = 0; i < t->nsock; i++) {
-		int fd = open_socket();
+		struct bsock *s = &t->sock[i];
+		uint32_t j;
+		int fd = open_socket((int)(idx * t->nsock + i));
 
 		if (fd < 0)
 			return fd;
-		t->sock[i].fd = fd;
+		s->fd = fd;
+		s->peer_lo = t->peer_lo + (uint32_t)((uint64_t)t->peer_n * i / t->nsock);
+		s->peer_n = t->peer_lo + (uint32_t)((uint64_t)t->peer_n * (i + 1) / t->nsock) -
+			    s->peer_lo;
+		for (j = 0; j < s->peer_n; j++) {
+			uint32_t k = arg.have_source ? j : s->peer_lo + j;
+
+			peer_table[s->peer_lo + j].port =
+				(uint16_t)(TB_PORT_BASE + k % TB_PORT_SPAN);
+		}
 		t->pfd[i].fd = fd;
 		t->pfd[i].events = POLLIN;
 	}
@@ -791,7 +838,7 @@ static int probe_target(void)
 	uint64_t rng = arg.seed ^ 0x70726f6265ull;
 	int fd, i, ret = -ETIMEDOUT;
 
-	fd = open_socket();
+	fd = open_socket(-1);
 	if (fd < 0)
 		return fd;
 	for (i = 0; i < TB_CONNECT_TRIES && ret == -ETIMEDOUT; i++) {
@@ -857,6 +904,7 @@ static int usage(FILE *f)
 		   "      --progress         print a line every second (stderr)\n"
 		   "      --strict           exit 1 if any invalid or error reply was seen\n"
 		   "      --allow-remote     permit a target that is not loopback\n"
+		   "      --source ADDR      bind socket g (over all threads) to ADDR + g\n"
 		   "  -h, --help             this text\n"
 		   "  -V, --version          print the version\n");
 	return 2;
@@ -1038,6 +1086,23 @@ static int parse_target(const char *s)
 	return 0;
 }
 
+static int parse_source(const char *s)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)&arg.source;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&arg.source;
+
+	memset(&arg.source, 0, sizeof(arg.source));
+	if (inet_pton(AF_INET, s, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+	} else if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+	} else {
+		return bad("--source", s);
+	}
+	arg.have_source = true;
+	return 0;
+}
+
 enum {
 	OPT_ZIPF = 256,
 	OPT_SEEDERS,
@@ -1049,6 +1114,7 @@ enum {
 	OPT_PROGRESS,
 	OPT_STRICT,
 	OPT_ALLOW_REMOTE,
+	OPT_SOURCE,
 };
 
 static const struct option long_opts[] = {
@@ -1074,6 +1140,7 @@ static const struct option long_opts[] = {
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "strict", no_argument, NULL, OPT_STRICT },
 	{ "allow-remote", no_argument, NULL, OPT_ALLOW_REMOTE },
+	{ "source", required_argument, NULL, OPT_SOURCE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -1173,6 +1240,9 @@ static int parse_args(int argc, char **argv)
 		case OPT_ALLOW_REMOTE:
 			arg.allow_remote = true;
 			break;
+		case OPT_SOURCE:
+			r = parse_source(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -1189,13 +1259,17 @@ static int parse_args(int argc, char **argv)
 		fprintf(stderr, "trackerbench: expected one target, HOST:PORT\n");
 		return -EINVAL;
 	}
-	if (arg.peers < arg.threads) {
-		fprintf(stderr, "trackerbench: fewer peers (%u) than threads (%u)\n", arg.peers,
-			arg.threads);
+	if (arg.peers < arg.threads * arg.sockets) {
+		fprintf(stderr, "trackerbench: fewer peers (%u) than sockets (%u)\n", arg.peers,
+			arg.threads * arg.sockets);
 		return -EINVAL;
 	}
 	if (parse_target(argv[optind]) < 0)
 		return -EINVAL;
+	if (arg.have_source && arg.source.ss_family != arg.addr.ss_family) {
+		fprintf(stderr, "trackerbench: --source and the target are not of one family\n");
+		return -EINVAL;
+	}
 	if (!arg.allow_remote && !is_loopback(&arg.addr)) {
 		fprintf(stderr,
 			"trackerbench: '%s' is not a loopback address; load only your own test "
@@ -1282,6 +1356,20 @@ static void supervise(void)
 	}
 }
 
+/* Do two peers on one source address have the same port? */
+static bool ports_repeat(void)
+{
+	unsigned i, k;
+
+	if (!arg.have_source)
+		return arg.peers > TB_PORT_SPAN;
+	for (i = 0; i < arg.threads; i++)
+		for (k = 0; k < threads[i].nsock; k++)
+			if (threads[i].sock[k].peer_n > TB_PORT_SPAN)
+				return true;
+	return false;
+}
+
 static void report(uint64_t t_stop)
 {
 	struct stats d;
@@ -1335,9 +1423,9 @@ static void report(uint64_t t_stop)
 	       arg.peers, arg.seeders * 100, arg.torrents, arg.zipf, arg.mix[REQ_ANNOUNCE],
 	       arg.mix[REQ_SCRAPE], arg.mix[REQ_CONNECT], arg.numwant, arg.scrape_max,
 	       (unsigned long long)arg.seed);
-	if (arg.peers > TB_PORT_SPAN)
-		printf("note          %u peers share %u ports: the tracker sees at most %u\n",
-		       arg.peers, TB_PORT_SPAN, TB_PORT_SPAN);
+	if (ports_repeat())
+		printf("note          peers share ports: more than %u per source address\n",
+		       TB_PORT_SPAN);
 	printf("measured      %.2f s after %u s of warm-up%s\n", secs, arg.warmup_s,
 	       stop_requested ? " (interrupted)" : "");
 	printf("responses     %.0f/s: announce %.0f/s, scrape %.0f/s, connect %.0f/s\n", total_rate,
