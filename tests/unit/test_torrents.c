@@ -789,7 +789,7 @@ static void test_processes(void **state)
 			} else {
 				for (pass = 0; pass < 800; pass++)
 					for (s = 0; s < torrents_stripe_count(f->t); s++)
-						if (torrents_clean_stripe(f->t, s, 1000 + pass * 3,
+						if (torrents_clean_stripe(f->t, s, 1000 + pass * 5 / 2,
 									  40, 30, &cr))
 							_exit(2);
 			}
@@ -807,6 +807,7 @@ static void test_processes(void **state)
 	torrents_get_gauges(f->t, &g);
 	for (s = 0; s < torrents_stripe_count(f->t); s++)
 		torrents_iterate_stripe(f->t, s, it_fn, &sum);
+	/* The cleaner's clock stops at 3000, the workers' last peers are newer than 2960. */
 	assert_true(g.peers4 + g.peers6 > 0);
 	assert_int_equal(g.seeders + g.leechers, sum.peers);
 	assert_int_equal(g.peers4 + g.peers6, sum.peers);
