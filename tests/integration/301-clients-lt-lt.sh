@@ -9,3 +9,4 @@
 cl_need lt lt
 cl_tracker
 cl_pair lt lt 4
+cl_done

@@ -9,3 +9,4 @@
 cl_need lt lt
 cl_tracker
 cl_pair lt lt 6
+cl_done

@@ -10,3 +10,4 @@
 cl_need lt transmission
 cl_tracker
 cl_pair lt transmission 4
+cl_done

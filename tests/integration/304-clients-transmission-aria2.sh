@@ -9,3 +9,4 @@
 cl_need transmission aria2
 cl_tracker
 cl_pair transmission aria2 4
+cl_done

@@ -9,3 +9,4 @@
 cl_need aria2 rtorrent
 cl_tracker
 cl_pair aria2 rtorrent 4
+cl_done

@@ -9,3 +9,4 @@
 cl_need rtorrent lt
 cl_tracker
 cl_pair rtorrent lt 4
+cl_done

@@ -373,6 +373,11 @@ cl_pair() {
 	*) cl_fail "negative control: the leecher got $pieces pieces without a tracker" ;;
 	esac
 	cl_stop "$CL_S" "$CL_L"
+	# And neither client reached trackerd: it has not seen one announce.
+	if [ -z "${TRACKER:-}" ]; then
+		[ "$(ctl_stat "total.ipv$family.announce")" = 0 ] ||
+			cl_fail "negative control: trackerd counted $(ctl_stat "total.ipv$family.announce") announces"
+	fi
 
 	# 2. Through trackerd.
 	cl_phase pos "$seeder" "$leecher" "$host" "$CL_W/real.torrent"
@@ -387,9 +392,27 @@ cl_pair() {
 	log "$name: leecher's copy matches the seeder's ($(sha256sum <"$CL_LFILE" | cut -c1-16)...) after $((ms / 1000)).$((ms % 1000 / 100)) s"
 	cl_wait_until 15 cl_scrape_is "$CL_TH" "$CL_TP" "$CL_HASH" 2 1 ||
 		cl_fail "$name: the tracker did not count the download as completed: scrape $(cl_tool scrape "$CL_TH" "$CL_TP" "$CL_HASH" 1)"
+	[ -n "${TRACKER:-}" ] || cl_tracker_clean "$family"
 	log "PASS $name in $((ms / 1000)).$((ms % 1000 / 100)) s; scrape (seeders completed leechers): $(cl_tool scrape "$CL_TH" "$CL_TP" "$CL_HASH" 1)"
 	cl_stop "$CL_S" "$CL_L"
 }
+
+# cl_tracker_clean FAMILY: trackerd saw the clients' announces (started
+# from both, completed from the leecher) and understood every datagram they
+# sent: libtorrent's announces carry a BEP 41 option, Transmission's are 98
+# bytes, all of them real clients' timing and connection-id reuse; no drop
+# or error counter may have moved.
+cl_tracker_clean() {
+	local f=ipv$1 bad
+	cl_wait_until 10 cl_stat_ge "total.$f.announce" 3 ||
+		cl_fail "trackerd counted only $(ctl_stat "total.$f.announce") $f announces"
+	bad=$(ctl stats | grep "^total\.$f\.\(drop_\|err_\|error_replies\|send_errors\|refused_\)" |
+		grep -v '=0$')
+	[ -z "$bad" ] || cl_fail "trackerd dropped or refused client datagrams:" $bad
+	log "trackerd: $(ctl_stat "total.$f.announce") announces, $(ctl_stat "total.$f.scrape") scrapes, $(ctl_stat "total.$f.connect") connects on $f, no drops"
+}
+
+cl_stat_ge() { [ "$(ctl_stat "$1")" -ge "$2" ]; }
 
 # cl_tracker: start trackerd (one worker, io_uring where the kernel allows
 # it) unless TRACKER names one already running.
@@ -398,4 +421,11 @@ cl_tracker() {
 	local backend=mmsg
 	uring_works && backend=io_uring
 	start_daemon "$backend" 1
+}
+
+# cl_done: stop trackerd (it must exit cleanly, lib.sh checks) after the
+# clients.
+cl_done() {
+	[ "${#CL_PIDS[@]}" -eq 0 ] || cl_stop "${CL_PIDS[@]}"
+	[ -n "${TRACKER:-}" ] || stop_daemon
 }
