@@ -56,6 +56,9 @@ enum conf_type {
 	CT_PATH, /* char[CONF_PATH_MAX], absolute */
 	CT_LISTEN4, /* bool + struct sockaddr_in, "A.B.C.D:PORT" or "none" */
 	CT_LISTEN6, /* bool + struct sockaddr_in6, "[ADDR]:PORT" or "none" */
+	CT_LISTEN_TCP, /* bool + struct sockaddr_storage, either form above, or "none" */
+	CT_URL, /* char[CONF_PATH_MAX], a URL with a scheme from words[], or "none" = "" */
+	CT_OPTPATH, /* char[CONF_PATH_MAX], absolute, or "none" = "" */
 };
 
 #define CF_POW2 0x1u /* the value must be a power of two */
@@ -111,6 +114,20 @@ static const struct conf_word words_log_level[] = {
 	{ "info", LOG_INFO }, { "debug", LOG_DEBUG },	  { NULL, 0 },
 };
 
+/* URL schemes: the value is the length of the prefix. */
+static const struct conf_word words_tracker_schemes[] = {
+	{ "udp://", 6 },
+	{ "http://", 7 },
+	{ "https://", 8 },
+	{ NULL, 0 },
+};
+
+static const struct conf_word words_web_schemes[] = {
+	{ "http://", 7 },
+	{ "https://", 8 },
+	{ NULL, 0 },
+};
+
 /* clang-format off */
 /*
  * offsetof() of a struct conf field, refused at compile time when the field
@@ -131,6 +148,12 @@ static const struct conf_word words_log_level[] = {
 	{ #n, CT_ENUM, rl, FIELD_ENUM(n), 0, 0, 0, 0, w, def, desc }
 #define K_PATH(n, rl, hi, def, desc) \
 	{ #n, CT_PATH, rl, FIELD(n, char[CONF_PATH_MAX]), 0, 1, hi, 0, NULL, def, desc }
+#define K_URL(n, rl, schemes, def, desc) \
+	{ #n, CT_URL, rl, FIELD(n, char[CONF_PATH_MAX]), 0, 0, CONF_PATH_MAX - 1, 0, schemes, \
+	  def, desc }
+#define K_OPTPATH(n, rl, def, desc) \
+	{ #n, CT_OPTPATH, rl, FIELD(n, char[CONF_PATH_MAX]), 0, 1, CONF_PATH_MAX - 1, 0, NULL, \
+	  def, desc }
 
 static const struct conf_key conf_keys[] = {
 	/* network */
@@ -190,6 +213,17 @@ static const struct conf_key conf_keys[] = {
 	       "seconds between summary log lines, 0 = off"),
 	K_ENUM(log_level, CONF_RELOAD_LIVE, words_log_level, "info",
 	       "least important messages logged: err, warning, notice, info, debug"),
+
+	/* metrics endpoint and statistics page */
+	{ "metrics_listen", CT_LISTEN_TCP, CONF_RELOAD_LIVE,
+	  FIELD(metrics_listen, struct sockaddr_storage), FIELD(metrics_listen_enabled, bool), 0, 0,
+	  0, NULL, "none", "TCP address and port of the HTTP metrics endpoint, or none" },
+	K_URL(tracker_url, CONF_RELOAD_LIVE, words_tracker_schemes, "none",
+	      "announce URL shown on the statistics page, or none"),
+	K_URL(homepage_url, CONF_RELOAD_LIVE, words_web_schemes, "none",
+	      "http(s) link to the operator's site on the statistics page, or none"),
+	K_OPTPATH(stats_html_path, CONF_RELOAD_LIVE, "none",
+		  "file the statistics page is written to, or none"),
 };
 /* clang-format on */
 
@@ -467,6 +501,77 @@ static int set_path(const struct conf_key *k, struct conf *c, const char *v, cha
 	return 0;
 }
 
+static int set_listen_tcp(const struct conf_key *k, struct conf *c, const char *v, char *why,
+			  size_t len)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct conf tmp = *c;
+	struct conf_key sub = *k;
+	int r;
+
+	/* Parse with the UDP keys' rules into a scratch struct, then copy. */
+	if (!strcasecmp(v, "none")) {
+		*(bool *)field(c, k->off_flag) = false;
+		return 0;
+	}
+	sub.off_flag = offsetof(struct conf, metrics_listen_enabled);
+	if (v[0] == '[') {
+		sub.off = offsetof(struct conf, listen6);
+		r = set_listen6(&sub, &tmp, v, why, len);
+		if (r < 0)
+			return r;
+		memcpy(&ss, &tmp.listen6, sizeof(tmp.listen6));
+	} else {
+		sub.off = offsetof(struct conf, listen4);
+		r = set_listen4(&sub, &tmp, v, why, len);
+		if (r < 0) {
+			snprintf(why, len,
+				 "invalid address '%.*s', expected A.B.C.D:PORT, [ADDRESS]:PORT or "
+				 "none",
+				 CONF_VALUE_SHOW, v);
+			return r;
+		}
+		memcpy(&ss, &tmp.listen4, sizeof(tmp.listen4));
+	}
+	memcpy(field(c, k->off), &ss, sizeof(ss));
+	*(bool *)field(c, k->off_flag) = true;
+	return 0;
+}
+
+static int set_url(const struct conf_key *k, struct conf *c, const char *v, char *why, size_t len)
+{
+	char words[96];
+	size_t n = strlen(v);
+	const struct conf_word *w;
+
+	if (!strcasecmp(v, "none")) {
+		*(char *)field(c, k->off) = 0;
+		return 0;
+	}
+	for (w = k->words; w->name; w++)
+		if (!strncasecmp(v, w->name, (size_t)w->value) && v[w->value])
+			break;
+	if (!w->name) {
+		list_words(k->words, words, sizeof(words));
+		snprintf(why, len, "'%.*s' is not a URL starting with %s", CONF_VALUE_SHOW, v,
+			 words);
+		return -EINVAL;
+	}
+	if (n > k->max) {
+		snprintf(why, len, "URL too long (%zu characters, at most %llu)", n,
+			 (unsigned long long)k->max);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)v[i] <= 0x20 || (unsigned char)v[i] >= 0x7f) {
+			snprintf(why, len, "space, control or non-ASCII character in URL");
+			return -EINVAL;
+		}
+	}
+	memcpy(field(c, k->off), v, n + 1);
+	return 0;
+}
+
 /* Parse v (already trimmed, non-empty) into k's field; why gets the reason. */
 static int set_value(const struct conf_key *k, struct conf *c, const char *v, char *why, size_t len)
 {
@@ -504,6 +609,16 @@ static int set_value(const struct conf_key *k, struct conf *c, const char *v, ch
 		return set_listen4(k, c, v, why, len);
 	case CT_LISTEN6:
 		return set_listen6(k, c, v, why, len);
+	case CT_LISTEN_TCP:
+		return set_listen_tcp(k, c, v, why, len);
+	case CT_URL:
+		return set_url(k, c, v, why, len);
+	case CT_OPTPATH:
+		if (!strcasecmp(v, "none")) {
+			*(char *)field(c, k->off) = 0;
+			return 0;
+		}
+		return set_path(k, c, v, why, len);
 	}
 	snprintf(why, len, "internal error: unknown key type");
 	return -EINVAL;
@@ -562,6 +677,34 @@ static void format_value(const struct conf_key *k, const struct conf *c, char *b
 		memcpy(&sa, cfield(c, k->off), sizeof(sa));
 		inet_ntop(AF_INET6, &sa.sin6_addr, host, sizeof(host));
 		snprintf(buf, len, "[%s]:%u", host, ntohs(sa.sin6_port));
+		return;
+	}
+	case CT_LISTEN_TCP: {
+		struct sockaddr_storage ss;
+
+		if (!*(const bool *)cfield(c, k->off_flag)) {
+			snprintf(buf, len, "none");
+			return;
+		}
+		memcpy(&ss, cfield(c, k->off), sizeof(ss));
+		if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+			snprintf(buf, len, "[%s]:%u", host, ntohs(a->sin6_port));
+		} else {
+			const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+			snprintf(buf, len, "%s:%u", host, ntohs(a->sin_port));
+		}
+		return;
+	}
+	case CT_URL:
+	case CT_OPTPATH: {
+		const char *v = cfield(c, k->off);
+
+		snprintf(buf, len, "%s", *v ? v : "none");
 		return;
 	}
 	}

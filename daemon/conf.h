@@ -74,7 +74,18 @@ struct conf {
 	unsigned stats_interval; /* seconds between summary log lines, 0 = off */
 
 	int log_level; /* LOG_ERR .. LOG_DEBUG */
+
+	/* metrics endpoint and statistics page (added with the metrics issue) */
+	bool metrics_listen_enabled;
+	struct sockaddr_storage
+		metrics_listen; /* metrics_listen: TCP, IPv4 or IPv6, default none */
+	char tracker_url[CONF_PATH_MAX]; /* tracker_url: shown on the page, "" = none */
+	char homepage_url[CONF_PATH_MAX]; /* homepage_url: http(s) link on the page, "" = none */
+	char stats_html_path[CONF_PATH_MAX]; /* stats_html_path: page written there, "" = off */
 };
+
+/* Seconds between writes of stats_html_path when stats_interval is 0. */
+#define CONF_STATS_HTML_INTERVAL 60u
 
 /* Fill every key with its built-in default. */
 void conf_defaults(struct conf *c);

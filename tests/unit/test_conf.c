@@ -30,7 +30,8 @@ static const char *const all_keys[] = {
 	"control_socket",  "state_directory",	 "announce_interval",  "peer_max_age",
 	"numwant_default", "numwant_max",	 "scrape_max",	       "connid_max_age",
 	"max_torrents",	   "max_peers",		 "max_peers_ipv6",     "cleaning_interval",
-	"torrent_keep",	   "stats_interval",	 "log_level",
+	"torrent_keep",	   "stats_interval",	 "log_level",	       "metrics_listen",
+	"tracker_url",	   "homepage_url",	 "stats_html_path",
 };
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -1081,6 +1082,67 @@ static void test_print_roundtrip(void **state)
 	free(out);
 }
 
+/* The metrics endpoint and statistics page keys. */
+static void test_metrics_keys(void **state)
+{
+	char err[CONF_ERR_MAX], *out;
+	struct conf c;
+	const struct sockaddr_in *a4;
+	const struct sockaddr_in6 *a6;
+
+	(void)state;
+	conf_defaults(&c);
+	assert_false(c.metrics_listen_enabled);
+	assert_string_equal(c.tracker_url, "");
+	assert_string_equal(c.homepage_url, "");
+	assert_string_equal(c.stats_html_path, "");
+
+	assert_int_equal(set1(&c, "metrics_listen = 127.0.0.1:9469"), 0);
+	assert_true(c.metrics_listen_enabled);
+	a4 = (const struct sockaddr_in *)&c.metrics_listen;
+	assert_int_equal(a4->sin_family, AF_INET);
+	assert_int_equal(ntohs(a4->sin_port), 9469);
+	assert_int_equal(set1(&c, "metrics_listen = [::1]:9470"), 0);
+	a6 = (const struct sockaddr_in6 *)&c.metrics_listen;
+	assert_int_equal(a6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(a6->sin6_port), 9470);
+	out = print_conf(&c);
+	assert_contains(out, "\nmetrics_listen     = [::1]:9470 ");
+	free(out);
+	assert_int_equal(set1(&c, "metrics_listen = NONE"), 0);
+	assert_false(c.metrics_listen_enabled);
+	assert_int_equal(set1(&c, "metrics_listen = 127.0.0.1"), -EINVAL);
+	assert_int_equal(set1(&c, "metrics_listen = 127.0.0.1:0"), -EINVAL);
+	assert_int_equal(set1(&c, "metrics_listen = localhost:80"), -EINVAL);
+	assert_int_equal(set1(&c, "metrics_listen = [::ffff:1.2.3.4]:80"), -EINVAL);
+
+	assert_int_equal(set1(&c, "tracker_url = udp://tracker.example.org:6969/announce"), 0);
+	assert_string_equal(c.tracker_url, "udp://tracker.example.org:6969/announce");
+	assert_int_equal(set1(&c, "tracker_url = https://t.example/announce"), 0);
+	assert_int_equal(set1(&c, "tracker_url = ftp://t.example/"), -EINVAL);
+	assert_int_equal(set1(&c, "tracker_url = udp://"), -EINVAL);
+	assert_int_equal(set1(&c, "tracker_url = udp://a b"), -EINVAL);
+	assert_int_equal(set1(&c, "homepage_url = https://example.org/?a=1&b=2"), 0);
+	assert_string_equal(c.homepage_url, "https://example.org/?a=1&b=2");
+	assert_int_equal(set1(&c, "homepage_url = javascript:alert(1)"), -EINVAL);
+	assert_int_equal(set1(&c, "homepage_url = udp://t.example:6969"), -EINVAL);
+	conf_defaults(&c);
+	assert_int_equal(conf_set_option(&c, "homepage_url = http://\x01", err, sizeof(err)),
+			 -EINVAL);
+
+	assert_int_equal(set1(&c, "stats_html_path = /var/www/html/index.html"), 0);
+	assert_string_equal(c.stats_html_path, "/var/www/html/index.html");
+	assert_int_equal(set1(&c, "stats_html_path = index.html"), -EINVAL);
+	assert_int_equal(set1(&c, "stats_html_path = none"), 0);
+	assert_string_equal(c.stats_html_path, "");
+
+	/* All four apply on reload. */
+	assert_int_equal(conf_key_reload("metrics_listen"), CONF_RELOAD_LIVE);
+	assert_int_equal(conf_key_reload("tracker_url"), CONF_RELOAD_LIVE);
+	assert_int_equal(conf_key_reload("homepage_url"), CONF_RELOAD_LIVE);
+	assert_int_equal(conf_key_reload("stats_html_path"), CONF_RELOAD_LIVE);
+}
+
 /* trackerd.conf.example lists every key, commented out, at its default. */
 static void test_example_file(void **state)
 {
@@ -1159,6 +1221,7 @@ int main(void)
 		cmocka_unit_test(test_print_every_key_once),
 		cmocka_unit_test(test_print_values),
 		cmocka_unit_test(test_print_roundtrip),
+		cmocka_unit_test(test_metrics_keys),
 		cmocka_unit_test(test_example_file),
 	};
 
