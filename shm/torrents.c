@@ -76,6 +76,7 @@
 #include "shm/stripe.h"
 
 #define barrier() __asm__ __volatile__("" ::: "memory")
+#define BATCH 16 /* requests prefetched together */
 
 struct torrents {
 	uint8_t *base;
@@ -556,6 +557,28 @@ int torrents_announce(struct torrents *t, const struct torrents_announce *a, uin
 	return announce_h(t, a, thash(t, a->info_hash), peers_out, ret);
 }
 
+/* Prefetch the index slots, then the records, of up to BATCH hashes. */
+static void prefetch_hashes(const struct torrents *t, const uint64_t *h, unsigned m)
+{
+	uint32_t e, r;
+	unsigned i, s;
+
+	for (i = 0; i < m; i++) {
+		s = stripe_of(t, h[i]);
+		__builtin_prefetch(&sindex(t, s)[home_of(t, h[i])]);
+		__builtin_prefetch(&t->stripes[s]);
+	}
+	for (i = 0; i < m; i++) {
+		s = stripe_of(t, h[i]);
+		e = __atomic_load_n(&sindex(t, s)[home_of(t, h[i])], __ATOMIC_RELAXED);
+		r = (e & t->imask) - 1;
+		if (e && (e >> t->ibits) == entry_of(t, h[i], 0) >> t->ibits && r < t->cap) {
+			__builtin_prefetch(&srecs(t, s)[r]);
+			__builtin_prefetch((const uint8_t *)&srecs(t, s)[r] + 47);
+		}
+	}
+}
+
 /*
  * Batches hide memory latency: hash every request and prefetch its index
  * slot, then (reading the index without the lock, only to prefetch)
@@ -563,15 +586,12 @@ int torrents_announce(struct torrents *t, const struct torrents_announce *a, uin
  * by one under their locks. Reads done to prefetch may race with writers;
  * they only ever choose what to prefetch, and stay inside the segment.
  */
-#define BATCH 16
-
 int torrents_announce_many(struct torrents *t, const struct torrents_announce *a, unsigned n,
 			   uint8_t *const *peers_out, struct torrents_result *ret)
 {
 	uint64_t h[BATCH];
 	uint32_t r[BATCH], e, tag;
 	unsigned i, j, m, s, base;
-	const uint32_t *ix;
 	struct peers_ctx c;
 	uint8_t key[18];
 	uint64_t w;
@@ -579,23 +599,16 @@ int torrents_announce_many(struct torrents *t, const struct torrents_announce *a
 
 	for (base = 0; base < n; base += m) {
 		m = n - base < BATCH ? n - base : BATCH;
-		for (i = 0; i < m; i++) {
+		for (i = 0; i < m; i++)
 			h[i] = thash(t, a[base + i].info_hash);
-			s = stripe_of(t, h[i]);
-			__builtin_prefetch(&sindex(t, s)[home_of(t, h[i])]);
-			__builtin_prefetch(&t->stripes[s]);
-		}
+		prefetch_hashes(t, h, m);
 		for (i = 0; i < m; i++) {
 			s = stripe_of(t, h[i]);
-			ix = sindex(t, s);
-			e = __atomic_load_n(&ix[home_of(t, h[i])], __ATOMIC_RELAXED);
+			e = __atomic_load_n(&sindex(t, s)[home_of(t, h[i])], __ATOMIC_RELAXED);
 			tag = entry_of(t, h[i], 0) >> t->ibits;
 			r[i] = UINT32_MAX;
-			if (e && (e >> t->ibits) == tag && (e & t->imask) - 1 < t->cap) {
+			if (e && (e >> t->ibits) == tag && (e & t->imask) - 1 < t->cap)
 				r[i] = (e & t->imask) - 1;
-				__builtin_prefetch(&srecs(t, s)[r[i]]);
-				__builtin_prefetch((const uint8_t *)&srecs(t, s)[r[i]] + 47);
-			}
 		}
 		for (i = 0; i < m; i++) {
 			if (r[i] == UINT32_MAX)
@@ -623,26 +636,32 @@ void torrents_scrape(struct torrents *t, const uint8_t *hashes, unsigned n,
 {
 	const struct layout_trec *rec;
 	const uint8_t *ih;
-	unsigned i, s;
+	unsigned i, s, base, m;
+	uint64_t h[BATCH];
 	uint32_t slot;
-	uint64_t h;
 	long r;
 
-	for (i = 0; i < n; i++) {
-		ih = hashes + (size_t)i * TORRENTS_HASH_LEN;
-		h = thash(t, ih);
-		s = stripe_of(t, h);
-		ret_counts[i] = (struct torrents_counts){ 0, 0, 0 };
-		if (lock_stripe(t, s))
-			continue;
-		r = lookup(t, s, h, ih, &slot);
-		if (r >= 0) {
-			rec = &srecs(t, s)[r];
-			ret_counts[i].seeders = rec->seeders;
-			ret_counts[i].completed = rec->completed;
-			ret_counts[i].leechers = rec_peers(rec) - rec->seeders;
+	for (base = 0; base < n; base += m) {
+		m = n - base < BATCH ? n - base : BATCH;
+		for (i = 0; i < m; i++)
+			h[i] = thash(t, hashes + (size_t)(base + i) * TORRENTS_HASH_LEN);
+		if (m > 1)
+			prefetch_hashes(t, h, m);
+		for (i = 0; i < m; i++) {
+			ih = hashes + (size_t)(base + i) * TORRENTS_HASH_LEN;
+			s = stripe_of(t, h[i]);
+			ret_counts[base + i] = (struct torrents_counts){ 0, 0, 0 };
+			if (lock_stripe(t, s))
+				continue;
+			r = lookup(t, s, h[i], ih, &slot);
+			if (r >= 0) {
+				rec = &srecs(t, s)[r];
+				ret_counts[base + i].seeders = rec->seeders;
+				ret_counts[base + i].completed = rec->completed;
+				ret_counts[base + i].leechers = rec_peers(rec) - rec->seeders;
+			}
+			unlock_stripe(t, s);
 		}
-		unlock_stripe(t, s);
 	}
 }
 

@@ -264,6 +264,20 @@ static void test_announce_many(void **state)
 		assert_int_equal(r1[i].npeers, r2[i].npeers);
 		assert_int_equal(r1[i].refused, r2[i].refused);
 	}
+	/* A multi-hash scrape (several prefetch batches) equals single scrapes. */
+	{
+		struct torrents_counts all[100], c1;
+		uint8_t hs[100 * 20];
+
+		for (i = 0; i < 100; i++)
+			hash_of(hs + i * 20, i); /* 97 known, 3 unknown */
+		torrents_scrape(many->t, hs, 100, all);
+		for (i = 0; i < 100; i++) {
+			torrents_scrape(many->t, hs + i * 20, 1, &c1);
+			assert_memory_equal(&c1, &all[i], sizeof(c1));
+		}
+		assert_int_equal(all[99].seeders + all[99].leechers + all[99].completed, 0);
+	}
 	check_ok(one->t);
 	check_ok(many->t);
 	fix_free(one);
@@ -789,8 +803,9 @@ static void test_processes(void **state)
 			} else {
 				for (pass = 0; pass < 800; pass++)
 					for (s = 0; s < torrents_stripe_count(f->t); s++)
-						if (torrents_clean_stripe(f->t, s, 1000 + pass * 5 / 2,
-									  40, 30, &cr))
+						if (torrents_clean_stripe(f->t, s,
+									  1000 + pass * 5 / 2, 40,
+									  30, &cr))
 							_exit(2);
 			}
 			_exit(0);
