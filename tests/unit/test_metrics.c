@@ -593,6 +593,59 @@ static void test_rates(void **state)
 	segment_close(seg);
 }
 
+/*
+ * Every metric family in the output is documented in trackerd-metrics(7) as
+ * ".It Li NAME Pq TYPE", and the page documents nothing the output lacks.
+ */
+static void test_every_metric_is_documented(void **state)
+{
+	char *text, *man, *save = NULL, *line;
+	unsigned documented = 0, rendered = 0;
+	size_t mlen = 0;
+	FILE *in, *out;
+	char buf[512];
+
+	(void)state;
+	in = fopen("man/trackerd-metrics.7", "re");
+	if (!in)
+		fail_msg("man/trackerd-metrics.7 not found: run from the repository root");
+	out = open_memstream(&man, &mlen);
+	assert_non_null(out);
+	while (fgets(buf, sizeof(buf), in))
+		fputs(buf, out);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+
+	sample_figures(&fig);
+	fig.snapshot_valid = true;
+	text = render(&fig);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[96], type[16], want[160];
+
+		if (sscanf(line, "# TYPE %95s %15s", name, type) != 2)
+			continue;
+		rendered++;
+		snprintf(want, sizeof(want), "\n.It Li %s Pq %s\n", name, type);
+		if (!strstr(man, want))
+			fail_msg("%s (%s) is not documented in man/trackerd-metrics.7", name, type);
+	}
+	free(text);
+	text = render(&fig); /* strtok_r cut the first one */
+	for (const char *p = man; (p = strstr(p, "\n.It Li trackerd_")); p++) {
+		char name[96], want[128];
+
+		assert_int_equal(sscanf(p, "\n.It Li %95s", name), 1);
+		snprintf(want, sizeof(want), "# TYPE %s ", name);
+		if (!strstr(text, want))
+			fail_msg("man/trackerd-metrics.7 documents %s, which is not rendered",
+				 name);
+		documented++;
+	}
+	assert_int_equal(documented, rendered);
+	free(text);
+	free(man);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -605,6 +658,7 @@ int main(void)
 		cmocka_unit_test(test_histogram_buckets),
 		cmocka_unit_test(test_collect_from_a_segment),
 		cmocka_unit_test(test_rates),
+		cmocka_unit_test(test_every_metric_is_documented),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
