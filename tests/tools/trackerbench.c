@@ -187,7 +187,6 @@ struct stats {
 
 struct slot {
 	uint64_t sent_ns;
-	uint32_t peer; /* announce: index into peer_table */
 	uint16_t gen;
 	uint8_t type;
 	uint8_t sock;
@@ -520,7 +519,6 @@ static unsigned send_batch(struct thread *t, uint64_t now)
 		sl->type = (uint8_t)type;
 		sl->sock = (uint8_t)si;
 		sl->nhash = (uint8_t)nhash;
-		sl->peer = pi;
 		sl->sent_ns = now;
 		t->txiov[n].iov_len = len;
 		t->txslot[n] = (uint16_t)k;
@@ -1484,10 +1482,7 @@ int main(int argc, char **argv)
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	/* Whatever happens below, the process ends. */
-	alarm(arg.warmup_s + arg.duration_s + arg.timeout_ms / 1000 + 30);
-
-	r = probe_target();
+	r = probe_target(); /* bounded: three tries of the timeout */
 	if (r == -ETIMEDOUT) {
 		fprintf(stderr, "trackerbench: no connect reply from %s within %u ms (%d tries)\n",
 			arg.target_text, arg.timeout_ms, TB_CONNECT_TRIES);
@@ -1498,6 +1493,8 @@ int main(int argc, char **argv)
 			strerror(-r));
 		return 3;
 	}
+	/* Whatever happens below, the process ends. */
+	alarm(arg.warmup_s + arg.duration_s + arg.timeout_ms / 1000 + 30);
 	if (workload_setup() < 0) {
 		fprintf(stderr, "trackerbench: out of memory for the workload\n");
 		return 1;
