@@ -26,12 +26,12 @@
 
 #define PEERS_REC4 8
 #define PEERS_REC6 20
-#define PEERS_TICK 4 /* seconds per tick of the last-seen time */
+#define PEERS_TICK 8 /* seconds per tick of the last-seen time */
 #define PEERS_TICK_MASK 0x3fffu
 #define PEERS_SEEDER 0x4000u
 #define PEERS_COMPLETED 0x8000u
 /* Ticks "ahead" of the cleaner's clock read as recent, not as very old. */
-#define PEERS_FUTURE_TICKS 256u
+#define PEERS_FUTURE_TICKS 128u
 /* Longest peer age the tick counter can express unambiguously (seconds). */
 #define PEERS_MAX_AGE 43200u
 /* Hash-table loads: grow above 13/16, shrink below 3/16, back to an array at 32 peers. */

@@ -45,12 +45,14 @@
  * moment of death may leak (torrents_check_quiescent() reports them); no
  * block is ever shared or handed out twice.
  *
- * Time. Peers keep a 14-bit last-seen tick of 4 s (65,536 s wrap), so
- * peer_max_age is capped at 43,200 s and a stripe must be cleaned at
- * least every 5.9 hours (the daemon cleans every few minutes). A peer
- * expires between peer_max_age and peer_max_age + 8 s after its last
- * announce. Ticks up to 1024 s ahead of the cleaner's clock count as
- * fresh, so a worker that read the clock a moment later is never expired.
+ * Time. Peers keep a 14-bit last-seen tick of 8 s (131,072 s wrap), so
+ * peer_max_age is capped at 43,200 s and each stripe must be cleaned at
+ * least every 86,848 s (131,072 - 43,200 - 1,024; the configuration caps
+ * cleaning_interval at 86,400 s), or a peer that stopped announcing could
+ * read as fresh again. A peer expires between peer_max_age and
+ * peer_max_age + 16 s after its last announce. Ticks up to 1024 s ahead of
+ * the cleaner's clock count as fresh, so a worker that read the clock a
+ * moment later is never expired.
  *
  * Semantics decided here: completed counts once per stored peer (a flag in
  * the peer record), so a peer that stopped or expired and comes back with

@@ -388,8 +388,8 @@ static void test_expiry(void **state)
 
 	(void)state;
 	hash_of(ih, 4);
-	/* Every phase of the 4-second tick. */
-	for (i = 0; i < 4; i++) {
+	/* Every phase of the 8-second tick: kept at peer_max_age, gone 16 s later. */
+	for (i = 0; i < 8; i++) {
 		t0 = 100001 + i;
 		ann(f->t, ih, peer4(1, 1), 0, true, 0, t0, NULL);
 		ann(f->t, ih, peer6(1, 1), 0, false, 0, t0, NULL);
@@ -397,7 +397,7 @@ static void test_expiry(void **state)
 		clean_all(f->t, t0 + age, age, 0, &cr);
 		assert_int_equal(cr.peers4_removed + cr.peers6_removed, 0);
 		assert_int_equal(scrape1(f->t, ih).seeders, 1);
-		clean_all(f->t, t0 + age + 8, age, 0, &cr);
+		clean_all(f->t, t0 + age + 16, age, 0, &cr);
 		assert_int_equal(cr.peers4_removed, 1);
 		assert_int_equal(cr.peers6_removed, 1);
 		assert_int_equal(cr.torrents_removed, 0);
@@ -405,7 +405,7 @@ static void test_expiry(void **state)
 		assert_int_equal(scrape1(f->t, ih).leechers, 1);
 		/* A peer seen "after" the cleaner's now (another clock read) is fresh. */
 		ann(f->t, ih, peer4(3, 1), 0, false, 0, t0 + age + 60, NULL);
-		clean_all(f->t, t0 + age + 16, age, 0, &cr);
+		clean_all(f->t, t0 + age + 24, age, 0, &cr);
 		assert_int_equal(cr.peers4_removed, 0);
 		clean_all(f->t, t0 + 2 * age + 200, age, 0, &cr);
 		assert_int_equal(cr.peers4_removed, 2);
@@ -413,6 +413,12 @@ static void test_expiry(void **state)
 		assert_int_equal(scrape1(f->t, ih).leechers, 0);
 		check_ok(f->t);
 	}
+	/* The longest ages the configuration allows: a day without cleaning, 12 h peers. */
+	ann(f->t, ih, peer4(5, 1), 0, false, 0, 500000, NULL);
+	clean_all(f->t, 500000 + TORRENTS_MAX_PEER_AGE, TORRENTS_MAX_PEER_AGE, 0, &cr);
+	assert_int_equal(cr.peers4_removed, 0);
+	clean_all(f->t, 500000 + 86400, TORRENTS_MAX_PEER_AGE, 0, &cr);
+	assert_int_equal(cr.peers4_removed, 1);
 	assert_int_equal(torrents_clean_stripe(f->t, 0, 1, TORRENTS_MAX_PEER_AGE + 1, 0, &cr),
 			 -EINVAL);
 	assert_int_equal(torrents_clean_stripe(f->t, torrents_stripe_count(f->t), 1, 10, 0, &cr),
@@ -569,14 +575,14 @@ static void test_arena_full(void **state)
 	assert_int_equal(r.refused, TORRENTS_STORED);
 	/* Known peers still update. */
 	hash_of(ih, 0);
-	r = ann(f->t, ih, peer4(0, 1), TORRENTS_EVENT_COMPLETED, true, 5, 20, NULL);
+	r = ann(f->t, ih, peer4(0, 1), TORRENTS_EVENT_COMPLETED, true, 5, 300, NULL);
 	assert_int_equal(r.refused, TORRENTS_STORED);
 	assert_int_equal(r.seeders, 1);
 	assert_int_equal(r.leechers, 2);
 	assert_int_equal(r.npeers, 2);
 	check_ok(f->t);
 	/* Cleaning frees the arena; new peers fit again. */
-	clean_all(f->t, 10 + 612, 600, 0, &cr);
+	clean_all(f->t, 10 + 616, 600, 0, &cr);
 	assert_int_equal(cr.peers4_removed, stored - 1);
 	hash_of(ih, 5000);
 	r = ann(f->t, ih, peer4(1, 1), 0, false, 0, 720, NULL);
