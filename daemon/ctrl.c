@@ -36,6 +36,7 @@
 #include "daemon/ctlsrv.h"
 #include "daemon/ctrl.h"
 #include "daemon/log.h"
+#include "daemon/sup.h"
 #include "shm/counters.h"
 #include "shm/segment.h"
 #include "shm/torrents.h"
@@ -207,6 +208,7 @@ static int cmd_status(struct ctrl *c, struct ctlsrv_reply *out)
 	struct torrents_gauges g;
 	struct segment_params sp;
 	uint64_t now = (uint64_t)time(NULL);
+	unsigned slot;
 
 	torrents_get_gauges(c->table, &g);
 	segment_get_params(c->seg, &sp);
@@ -229,7 +231,20 @@ static int cmd_status(struct ctrl *c, struct ctlsrv_reply *out)
 	ctlsrv_reply_printf(out, "segment_bytes=%zu\n", segment_size(c->seg));
 	ctlsrv_reply_printf(out, "requests_per_second=%.1f\n", requests_rate(c, 10));
 	ctlsrv_reply_printf(out, "requests_per_second_1s=%.1f\n", requests_rate(c, 1));
-	return ctlsrv_reply_printf(out, "cleaning_passes=%llu\n", (unsigned long long)c->passes);
+	ctlsrv_reply_printf(out, "cleaning_passes=%llu\n", (unsigned long long)c->passes);
+	/* Where each live worker runs and how it reads its sockets. */
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++) {
+		const struct counters_block *b = segment_counters(c->seg, slot);
+		uint32_t pid = __atomic_load_n(&b->pid, __ATOMIC_RELAXED);
+
+		if (!pid)
+			continue;
+		ctlsrv_reply_printf(out,
+				    "worker.%u.pid=%u\nworker.%u.cpu=%d\nworker.%u.backend=%s\n",
+				    slot, pid, slot, b->cpu, slot,
+				    backend_name(__atomic_load_n(&b->backend, __ATOMIC_RELAXED)));
+	}
+	return 0;
 }
 
 static int cmd_stats(struct ctrl *c, struct ctlsrv_reply *out)
@@ -356,22 +371,44 @@ static int parse_hash(const char *hex, uint8_t out[TORRENTS_HASH_LEN])
 	return 0;
 }
 
+/* Looking for one torrent in its stripe. */
+struct torrent_find {
+	const uint8_t *hash;
+	struct torrents_view v; /* info_hash not kept: it points into the locked stripe */
+	bool found;
+};
+
+static int find_visit(const struct torrents_view *v, void *arg)
+{
+	struct torrent_find *f = arg;
+
+	if (memcmp(v->info_hash, f->hash, TORRENTS_HASH_LEN))
+		return 0;
+	f->v = *v;
+	f->v.info_hash = NULL;
+	f->found = true;
+	return 1;
+}
+
 static int cmd_torrent(struct ctrl *c, const char *hex, struct ctlsrv_reply *out)
 {
 	uint8_t hash[TORRENTS_HASH_LEN];
-	struct torrents_counts n;
+	struct torrent_find f = { .hash = hash };
 	unsigned i;
 
 	if (parse_hash(hex, hash) < 0)
 		return ctlsrv_reply_error(out, -EINVAL, "bad info-hash '%s'", hex);
-	torrents_scrape(c->table, hash, 1, &n);
-	if (!n.seeders && !n.leechers && !n.completed)
+	torrents_iterate_stripe(c->table, torrents_stripe_of(c->table, hash), find_visit, &f);
+	if (!f.found)
 		return ctlsrv_reply_error(out, -ENOENT, "unknown torrent");
 	ctlsrv_reply_printf(out, "info_hash=");
 	for (i = 0; i < TORRENTS_HASH_LEN; i++)
 		ctlsrv_reply_printf(out, "%02x", hash[i]);
-	return ctlsrv_reply_printf(out, "\nseeders=%u\nleechers=%u\ncompleted=%u\n", n.seeders,
-				   n.leechers, n.completed);
+	return ctlsrv_reply_printf(out,
+				   "\nseeders=%u\nleechers=%u\ncompleted=%u\npeers_ipv4=%u\n"
+				   "peers_ipv6=%u\n",
+				   f.v.seeders, f.v.leechers, f.v.completed, f.v.npeers4,
+				   f.v.npeers6);
 }
 
 /* "top": a min-heap of the N largest swarms seen while walking every stripe. */
@@ -470,6 +507,34 @@ static int cmd_top(struct ctrl *c, const struct ctlproto_request *req, struct ct
 	return 0;
 }
 
+/*
+ * Check the configuration the supervisor is about to load (same file, same
+ * -o options) so that trackerctl can report a bad one with its file, line
+ * and key; only a valid one is handed to the supervisor (SIGHUP, sent once
+ * this reply is out, since the reload replaces this process).
+ */
+static int cmd_reload(struct ctrl *c, struct ctlsrv_reply *out)
+{
+	const struct sup_args *a = c->p->args;
+	char err[CONF_ERR_MAX];
+	char names[512];
+	struct conf nc;
+	int r;
+
+	if (!a)
+		return ctlsrv_reply_error(out, -EOPNOTSUPP, "reload is not available");
+	r = conf_load(&nc, a->config_path, a->overrides, a->noverrides, err, sizeof(err));
+	if (r < 0) {
+		log_msg(LOG_ERR, "reload failed, nothing changed: %s", err);
+		return ctlsrv_reply_error(out, r, "reload failed, nothing changed: %s", err);
+	}
+	if (conf_diff_restart_keys(c->conf, &nc, names, sizeof(names)) > 0)
+		ctlsrv_reply_printf(out, "needs_restart=%s\n", names);
+	c->reload_requested = true;
+	return ctlsrv_reply_printf(out, "reload=started\nconfig=%s\n",
+				   a->config_path ? a->config_path : "built-in defaults");
+}
+
 static int handle(void *ctx, const struct ctlproto_request *req, struct ctlsrv_reply *out)
 {
 	struct ctrl *c = ctx;
@@ -488,9 +553,7 @@ static int handle(void *ctx, const struct ctlproto_request *req, struct ctlsrv_r
 	case CTLPROTO_CMD_TOP:
 		return cmd_top(c, req, out);
 	case CTLPROTO_CMD_RELOAD:
-		/* Signalled after this reply is out: the reload replaces this process. */
-		c->reload_requested = true;
-		return ctlsrv_reply_printf(out, "reload=requested\n");
+		return cmd_reload(c, out);
 	default:
 		return ctlsrv_reply_error(out, -EOPNOTSUPP, "not supported yet");
 	}

@@ -18,6 +18,7 @@
 
 struct conf;
 struct segment;
+struct sup_args;
 
 /*
  * Counter block that keeps the sums of blocks whose slot was reused by a
@@ -34,6 +35,7 @@ struct ctrl_params {
 	unsigned workers; /* workers of the current generation */
 	uint64_t started; /* CLOCK_REALTIME seconds when the daemon started */
 	int control_fd; /* listening control socket owned by ctrl, or -1 */
+	const struct sup_args *args; /* config path and -o overrides, to check a reload */
 	volatile sig_atomic_t *stop; /* set by the signal handler: return */
 };
 

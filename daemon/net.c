@@ -41,6 +41,9 @@
 #ifndef SO_ATTACH_REUSEPORT_CBPF
 #define SO_ATTACH_REUSEPORT_CBPF 51
 #endif
+#ifndef SO_DETACH_REUSEPORT_BPF
+#define SO_DETACH_REUSEPORT_BPF 68
+#endif
 
 static int buf_short_logged;
 static int steer_failed_logged;
@@ -211,6 +214,93 @@ int net_open(const struct conf *c, unsigned n, bool steer, struct net_sockets *r
 		s.n6 = n;
 	}
 	*ret = s;
+	return 0;
+}
+
+/*
+ * Grow or shrink one family's group from *cur to n sockets. New sockets join
+ * the group on the address the first one is bound to; removed ones are
+ * closed here (a draining worker keeps its own copy until it exits, so its
+ * queue is still served). Then the steering program is replaced for n.
+ */
+static int resize_group(const struct conf *c, int *fds, unsigned *cur, unsigned n, bool steer,
+			bool *ret_steered)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char name[INET6_ADDRSTRLEN + 16];
+	unsigned i;
+	int r, zero = 0;
+
+	if (!*cur || n == *cur)
+		return 0;
+	if (getsockname(fds[0], (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	format_addr((const struct sockaddr *)&ss, name, sizeof(name));
+	if (n > *cur) {
+		if (*cur == 1)
+			return -EOPNOTSUPP; /* bound without SO_REUSEPORT: no group to join */
+		for (i = *cur; i < n; i++) {
+			fds[i] = open_one(c, ss.ss_family, (struct sockaddr *)&ss, sl, true);
+			if (fds[i] < 0) {
+				r = fds[i];
+				log_errno(LOG_ERR, r, "cannot add a socket on udp %s", name);
+				while (i-- > *cur) {
+					close(fds[i]);
+					fds[i] = -1;
+				}
+				return r;
+			}
+		}
+	} else {
+		for (i = n; i < *cur; i++) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	*cur = n;
+	*ret_steered = false;
+	if (n > 1 && steer) {
+		r = attach_cpu_steering(fds[0], n);
+		if (r < 0)
+			log_once(LOG_WARNING, &steer_failed_logged,
+				 "cannot attach the reuseport CPU steering program (%s), using the "
+				 "kernel's hashing",
+				 strerror(-r));
+		else
+			*ret_steered = true;
+	}
+	/* The kernel wants an int-sized (ignored) value even for a detach. */
+	if (!*ret_steered &&
+	    setsockopt(fds[0], SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &zero, sizeof(zero)) < 0 &&
+	    errno != ENOENT)
+		log_errno(LOG_WARNING, -errno, "cannot detach the steering program from udp %s",
+			  name);
+	log_msg(LOG_NOTICE, "listening on udp %s (%u socket%s%s)", name, n, n > 1 ? "s" : "",
+		*ret_steered ? ", steered by cpu" : "");
+	return 0;
+}
+
+int net_resize(struct net_sockets *s, const struct conf *c, unsigned n, bool steer)
+{
+	unsigned old4 = s->n4;
+	int r;
+
+	if (n < 1 || n > NET_MAX_GROUP)
+		return -EINVAL;
+	if (n > s->n4 && s->n4 == 1)
+		return -EOPNOTSUPP;
+	if (n > s->n6 && s->n6 == 1)
+		return -EOPNOTSUPP;
+	r = resize_group(c, s->fd4, &s->n4, n, steer, &s->steered4);
+	if (r < 0)
+		return r;
+	r = resize_group(c, s->fd6, &s->n6, n, steer, &s->steered6);
+	if (r < 0) {
+		/* Back to the old IPv4 size so both families keep one socket per worker. */
+		resize_group(c, s->fd4, &s->n4, old4, steer, &s->steered4);
+		return r;
+	}
 	return 0;
 }
 

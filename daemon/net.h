@@ -41,11 +41,31 @@ struct net_sockets {
 int net_open(const struct conf *c, unsigned n, bool steer, struct net_sockets *ret);
 
 /*
+ * Change a group opened by net_open() to n sockets per family (a reload
+ * with another worker count). Sockets are added to the same SO_REUSEPORT
+ * group, or the last ones closed, and the steering program is replaced.
+ * -EOPNOTSUPP when a family has one socket, bound without SO_REUSEPORT:
+ * growing that needs a restart. Returns 0 or -errno; on failure the
+ * groups keep their size.
+ */
+int net_resize(struct net_sockets *s, const struct conf *c, unsigned n, bool steer);
+
+/*
  * Take over sockets inherited from the service manager instead of binding:
  * n4 IPv4 and n6 IPv6 datagram sockets (either may be 0), already bound.
  * Worker i then serves fd4[i % n4] and fd6[i % n6]. Logs what it uses.
  */
 void net_adopt(struct net_sockets *s, const int *fd4, unsigned n4, const int *fd6, unsigned n6);
+
+/*
+ * Change a group opened by net_open() to n sockets per family (a reload
+ * with another worker count). Sockets are added to the same SO_REUSEPORT
+ * group, or the last ones closed, and the steering program is replaced.
+ * -EOPNOTSUPP when a family has one socket, bound without SO_REUSEPORT:
+ * growing that needs a restart. Returns 0 or -errno; on failure the
+ * groups keep their size.
+ */
+int net_resize(struct net_sockets *s, const struct conf *c, unsigned n, bool steer);
 
 /*
  * Take over sockets inherited from the service manager instead of binding:

@@ -323,6 +323,7 @@ static void __attribute__((noreturn)) run_ctrl(struct sup *s)
 	p.workers = s->nworkers;
 	p.started = s->started_wall;
 	p.control_fd = s->control_fd;
+	p.args = s->args;
 	p.stop = &child_stop;
 	_exit(ctrl_run(&p));
 }
@@ -559,13 +560,23 @@ static void reload(struct sup *s)
 	keep_restart_keys(&s->conf, &nc);
 	n = resolve_workers(&nc);
 	if (s->inherited) {
-		s->nworkers = n;
+		s->nworkers = n; /* the workers share the inherited sockets */
 	} else if (n != s->nworkers) {
-		log_msg(LOG_WARNING,
-			"reload: workers cannot change from %u to %u without a restart (one socket "
-			"per worker), keeping %u",
-			s->nworkers, n, s->nworkers);
-		nc.workers = s->conf.workers;
+		/* One socket per worker: grow or shrink the groups first. */
+		unsigned was = s->nworkers;
+
+		s->nworkers = n;
+		r = net_resize(&s->net, &s->conf, n, can_steer(s));
+		if (r < 0) {
+			log_errno(LOG_WARNING, r,
+				  "reload: workers cannot change from %u to %u without a restart, "
+				  "keeping %u",
+				  was, n, was);
+			s->nworkers = was;
+			nc.workers = s->conf.workers;
+		} else {
+			log_msg(LOG_NOTICE, "reload: workers %u -> %u", was, n);
+		}
 	}
 	log_set_level(nc.log_level);
 	s->conf = nc;

@@ -537,24 +537,32 @@ static int cmd_raw(int argc, char **argv)
 }
 
 /*
- * Announce load for a bounded time: one connect, then bursts of announces
- * to random torrents, reading whatever comes back between bursts.
+ * Announce load for a bounded time from FLOOD_SOCKETS source ports (so
+ * that a SO_REUSEPORT group hashing on the 4-tuple spreads it over all its
+ * sockets): one connect, then rounds of one announce per socket to random
+ * torrents, reading whatever came back between rounds.
  */
+#define FLOOD_SOCKETS 32
+
 static int cmd_flood(double seconds)
 {
 	uint8_t req[98], reply[MAX_PKT];
 	int64_t end = now_ms() + (int64_t)(seconds * 1000);
-	uint64_t id = 0, sent = 0, got = 0, i;
+	uint64_t id = 0, sent = 0, got = 0;
 	int64_t last_connect = 0;
+	struct pollfd pfd[FLOOD_SOCKETS];
+	unsigned i;
 
-	if (open_socket(0) < 0)
-		return 2;
+	for (i = 0; i < FLOOD_SOCKETS; i++) {
+		if (open_socket(0) < 0)
+			return 2;
+		pfd[i].fd = fd;
+		pfd[i].events = POLLIN;
+	}
 	memset(req, 0, sizeof(req));
 	while (now_ms() < end) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
 		if (now_ms() - last_connect > 500 || !id) {
-			/* Refresh the id (and survive a restarted worker). */
+			/* Refresh the id (and survive a restarted worker); ids are per address. */
 			timeout_ms = 200;
 			if (do_connect(1, &id) == 0)
 				got++;
@@ -562,7 +570,7 @@ static int cmd_flood(double seconds)
 			if (!id)
 				continue;
 		}
-		for (i = 0; i < 32; i++) {
+		for (i = 0; i < FLOOD_SOCKETS; i++) {
 			uint32_t r = random32();
 
 			put64(req, id);
@@ -572,13 +580,22 @@ static int cmd_flood(double seconds)
 			put32(req + 92, 10);
 			req[96] = (uint8_t)(r >> 8) | 0x80;
 			req[97] = (uint8_t)r;
-			if (send(fd, req, sizeof(req), MSG_DONTWAIT) == (ssize_t)sizeof(req))
+			if (send(pfd[i].fd, req, sizeof(req), MSG_DONTWAIT) == (ssize_t)sizeof(req))
 				sent++;
 		}
-		while (poll(&pfd, 1, 1) > 0) {
-			if (recv(fd, reply, sizeof(reply), MSG_DONTWAIT) <= 0)
+		while (poll(pfd, FLOOD_SOCKETS, 1) > 0) {
+			unsigned n = 0;
+
+			for (i = 0; i < FLOOD_SOCKETS; i++) {
+				if (!(pfd[i].revents & POLLIN))
+					continue;
+				while (recv(pfd[i].fd, reply, sizeof(reply), MSG_DONTWAIT) > 0) {
+					got++;
+					n++;
+				}
+			}
+			if (!n)
 				break;
-			got++;
 		}
 	}
 	printf("sent=%llu received=%llu\n", (unsigned long long)sent, (unsigned long long)got);
