@@ -71,6 +71,9 @@ struct httpd_stats {
  */
 int httpd_parse_address(const char *s, struct sockaddr_storage *ret_addr, socklen_t *ret_len);
 
+/* Write addr as "A.B.C.D:PORT" or "[IPV6]:PORT" (for log lines). */
+void httpd_format_address(const struct sockaddr *addr, char *buf, size_t len);
+
 /*
  * Bind a TCP listening socket to addr (SO_REUSEADDR; IPV6_V6ONLY for IPv6;
  * CLOEXEC, non-blocking) and start the server on it. Port 0 picks a free

@@ -206,6 +206,15 @@ static void test_parse_address(void **state)
 	assert_int_equal(httpd_parse_address("[::1]:80", &ss, &sl), 0);
 	assert_int_equal(ss.ss_family, AF_INET6);
 	assert_int_equal(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 80);
+	{
+		char buf[64];
+
+		httpd_format_address((struct sockaddr *)&ss, buf, sizeof(buf));
+		assert_string_equal(buf, "[::1]:80");
+		assert_int_equal(httpd_parse_address("10.1.2.3:9469", &ss, &sl), 0);
+		httpd_format_address((struct sockaddr *)&ss, buf, sizeof(buf));
+		assert_string_equal(buf, "10.1.2.3:9469");
+	}
 	assert_int_equal(httpd_parse_address("[::]:0", &ss, &sl), 0);
 	assert_int_equal(httpd_parse_address("127.0.0.1", &ss, &sl), -EINVAL);
 	assert_int_equal(httpd_parse_address("127.0.0.1:", &ss, &sl), -EINVAL);
