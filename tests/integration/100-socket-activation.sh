@@ -3,7 +3,8 @@
 # 100-socket-activation: trackerd started by systemd-socket-activate uses the
 # inherited control, udp4 and udp6 sockets instead of its configured ones
 # (and says so), serves both families on them, every worker of a shared
-# inherited socket receives traffic, and fds whose name does not match
+# inherited socket receives traffic (and with one inherited socket per
+# worker, each worker serves its own), and fds whose name does not match
 # their kind are logged and closed while trackerd falls back to its config.
 . "$(dirname "$0")/sd-lib.sh"
 
@@ -61,6 +62,45 @@ run() {
 	sd_stop
 }
 
+# One inherited socket per worker and family, all in one SO_REUSEPORT group
+# (ListenDatagram= repeated with ReusePort=yes): the kernel spreads clients
+# over the sockets by their address and port, and each worker serves its
+# own socket, so clients from many ports reach every worker.
+per_worker_sockets() {
+	local addr fam out line n i
+	write_conf workers=2
+	SD_SOCKETS=2
+	sd_start
+	SD_SOCKETS=1
+	log "=== one inherited socket per worker"
+	[ "$(grep -c "using inherited udp4 fd [0-9]* (127.0.0.1:$PORT)" "$LOG")" -eq 2 ] ||
+		bad "per-worker sockets: two inherited udp4 sockets not logged: $(grep inherited "$LOG")"
+	if [ "$HAVE_V6" = 1 ]; then
+		[ "$(grep -c "using inherited udp6 fd [0-9]* (\[::1\]:$PORT)" "$LOG")" -eq 2 ] ||
+			bad "per-worker sockets: two inherited udp6 sockets not logged"
+	fi
+	# 40 clients per family, each from its own port (1 in 2^39 that one
+	# socket of the group gets them all).
+	for addr in "${ADDRS[@]}"; do
+		for i in $(seq 1 40); do
+			udptc "$addr" connect >/dev/null || bad "per-worker sockets: connect $i on $addr"
+		done
+	done
+	for addr in "${ADDRS[@]}"; do
+		fam=$(fam "$addr")
+		out=$(per_worker_rx "$fam")
+		n=0
+		for line in $out; do
+			n=$((n + 1))
+			[ "${line#*=}" -gt 0 ] || bad "per-worker sockets: worker slot ${line%%=*} received nothing on $fam: $out"
+		done
+		[ "$n" -eq 2 ] || bad "per-worker sockets: $n per-worker $fam blocks, expected 2: $out"
+		log "$fam datagrams per worker slot: $(echo $out)"
+	done
+	out=$(udptc "$A4" announce "$(fh "$A4" 101)" 7001 0 started 5) || bad "per-worker sockets: announce: $out"
+	sd_stop
+}
+
 # A udp4 socket named udp6 and one with an unknown name: both are closed
 # with a message, trackerd binds its configured address instead.
 wrong_names() {
@@ -107,5 +147,10 @@ for backend in io_uring mmsg; do
 	ran=$((ran + 1))
 done
 [ "$ran" -gt 0 ] || skip "no I/O backend could run"
+if command -v python3 >/dev/null 2>&1; then
+	per_worker_sockets
+else
+	log "python3 not found: one socket per worker not tested"
+fi
 wrong_names
 finish

@@ -93,11 +93,51 @@ mgr_alive() { [ -n "$MGR" ] && kill -0 "$MGR" 2>/dev/null; }
 # ready_after N: a READY=1 from the main pid after line N.
 ready_after() { nl_has_after "$1" 'READY=1'; }
 
-# sd_start [-w WATCHDOG_USEC] [-6 no] [TRACKERD ARGS...]: start the chain on a
+# With SD_SOCKETS=N (N > 1), N sockets per family in one SO_REUSEPORT
+# group are passed instead, as N ListenDatagram= lines with ReusePort=yes
+# would (systemd-socket-activate cannot set SO_REUSEPORT): a small python3
+# activator binds them and the control socket, then execs notify_listener.
+SD_SOCKETS=1
+cat >"$T/activate.py" <<'PYEOF'
+import fcntl, os, socket, sys
+# activate.py CONTROL PORT N V6 -- COMMAND...: bind, pass as $LISTEN_FDS, exec.
+path, port, n, v6 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
+argv = sys.argv[6:]
+socks, names = [], []
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+c.bind(path)
+c.listen(64)
+socks.append(c)
+names.append("control")
+fams = [(socket.AF_INET, "127.0.0.1", "udp4")]
+if v6:
+    fams.append((socket.AF_INET6, "::1", "udp6"))
+for fam, addr, name in fams:
+    for i in range(n):
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if fam == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            s.bind((addr, port))
+        except OSError as e:
+            sys.stderr.write("activate.py: Address already in use: %s\n" % e)
+            sys.exit(1)
+        socks.append(s)
+        names.append(name)
+high = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 3 + len(socks) + 16) for s in socks]
+for i, fd in enumerate(high):
+    os.dup2(fd, 3 + i, inheritable=True)
+os.environ.update(LISTEN_FDS=str(len(socks)), LISTEN_PID=str(os.getpid()),
+                  LISTEN_FDNAMES=":".join(names))
+os.execv(argv[0], argv)
+PYEOF
+
+# sd_start [-w WATCHDOG_USEC] [TRACKERD ARGS...]: start the chain on a
 # random free port, trigger it with a control connection, wait for READY=1
 # and for every configured worker. Sets MGR, PID, PORT, A4, A6, ADDRS.
 sd_start() {
-	local wd= try names workers
+	local wd= try names workers i
 	local -a inner
 	if [ "${1:-}" = -w ]; then
 		wd=$2
@@ -117,8 +157,16 @@ sd_start() {
 		: >"$LOG"
 		: >"$NLOG"
 		rm -f "$SOCK" "$PIDF"
-		"$SSA" -l "$SOCK" --fdname=control -- \
-			"$SSA" "${inner[@]}" --fdname="$names" -- \
+		if [ "$SD_SOCKETS" -gt 1 ]; then
+			command -v python3 >/dev/null 2>&1 || skip "python3 not found (needed for SD_SOCKETS)"
+			names=control
+			for i in $(seq 1 "$SD_SOCKETS"); do names=$names:udp4; done
+			[ "$HAVE_V6" = 1 ] && for i in $(seq 1 "$SD_SOCKETS"); do names=$names:udp6; done
+			inner=(python3 "$T/activate.py" "$SOCK" "$PORT" "$SD_SOCKETS" "$HAVE_V6" --)
+		else
+			inner=("$SSA" -l "$SOCK" --fdname=control -- "$SSA" "${inner[@]}" --fdname="$names" --)
+		fi
+		"${inner[@]}" \
 			"$NL" -s "$NSOCK" -o "$NLOG" -p "$PIDF" ${wd:+-w "$wd"} -T 120 -- \
 			"$TRACKERD" -c "$CONF" -o "state_directory=$T/state" \
 			-o "listen_ipv4=127.0.0.1:$DECOY" -o "listen_ipv6=[::1]:$DECOY" \
