@@ -6,8 +6,14 @@
 # missing; says clearly what to do when it cannot install.
 set -u
 
+# Build: compiler, libraries (through pkg-config), man-page linter, formatter.
+# Tests: systemd-socket-activate and systemd-analyze (systemd), real BitTorrent
+# clients for the end-to-end tests, the Prometheus text parser, the fuzzer and
+# sanitizer runtimes (clang, libclang-rt-14-dev), valgrind and static analysers.
 PKGS="gcc make pkg-config liburing-dev libsystemd-dev liblz4-dev libcmocka-dev
-libmicrohttpd-dev libseccomp-dev mandoc clang-format systemd procps iproute2"
+libmicrohttpd-dev libseccomp-dev mandoc clang-format systemd procps iproute2
+python3 python3-libtorrent transmission-cli aria2 rtorrent python3-prometheus-client
+clang libclang-rt-14-dev valgrind cppcheck clang-tidy"
 
 missing=""
 for p in $PKGS; do
