@@ -24,7 +24,9 @@
  *   replaces this process with one running on the new configuration, so
  *   the signal is sent after the reply has been written.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +37,10 @@
 #include "daemon/conf.h"
 #include "daemon/ctlsrv.h"
 #include "daemon/ctrl.h"
+#include "daemon/httpd.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
+#include "daemon/statspage.h"
 #include "daemon/sup.h"
 #include "shm/counters.h"
 #include "shm/segment.h"
@@ -71,6 +76,15 @@ struct ctrl {
 	uint64_t next_fold;
 	uint64_t next_summary;
 	bool reload_requested;
+
+	/* metrics endpoint, statistics page, the figures both show */
+	struct httpd *http;
+	struct metrics_rates rates;
+	struct metrics_hist peers_hist; /* peers per torrent, last complete pass */
+	struct metrics_hist hist_acc; /* the pass under way */
+	struct metrics_figures fig; /* scratch for one rendering */
+	uint64_t next_page; /* next write of stats_html_path */
+	int page_failed_logged;
 };
 
 static uint32_t boottime_s(void)
@@ -101,6 +115,8 @@ static uint64_t clean_due(struct ctrl *c, uint64_t now)
 		c->next_stripe = 0;
 		c->passes++;
 	}
+	if (c->next_stripe == 0)
+		metrics_hist_reset(&c->hist_acc);
 	if (now - c->pass_start >= interval) {
 		/* Stalled mid-pass (stopped, swapped): go on at the normal pace, no burst. */
 		c->pass_start = now - (uint64_t)c->next_stripe * interval / c->nstripes;
@@ -117,7 +133,13 @@ static uint64_t clean_due(struct ctrl *c, uint64_t now)
 		c->cleaned.peers4_removed += r.peers4_removed;
 		c->cleaned.peers6_removed += r.peers6_removed;
 		c->cleaned.torrents_removed += r.torrents_removed;
+		/* What survived the cleaning goes into the peers-per-torrent histogram. */
+		torrents_iterate_stripe(c->table, c->next_stripe, metrics_hist_visit, &c->hist_acc);
 		c->next_stripe++;
+		if (c->next_stripe == c->nstripes) {
+			c->peers_hist = c->hist_acc;
+			c->peers_hist.valid = true;
+		}
 	}
 	if (c->next_stripe >= c->nstripes)
 		return c->pass_start + interval;
@@ -143,6 +165,7 @@ static void fold(struct ctrl *c)
 		for (i = 0; i < COUNTERS__MAX; i++)
 			if (sum[f][i] > c->total[f][i])
 				c->total[f][i] = sum[f][i];
+	metrics_rates_sample(&c->rates, c->total, c->seg, ctlsrv_now_ms());
 	c->hist_pos = (c->hist_pos + 1) % CTRL_HIST;
 	memcpy(c->hist[c->hist_pos], c->total, sizeof(c->total));
 	if (c->hist_len < CTRL_HIST)
@@ -303,36 +326,112 @@ static int cmd_stats(struct ctrl *c, struct ctlsrv_reply *out)
 	return ctlsrv_reply_printf(out, "ctl.timeouts=%llu\n", (unsigned long long)cs.timeouts);
 }
 
-static int cmd_metrics(struct ctrl *c, struct ctlsrv_reply *out)
+/* Everything the metrics text and the HTML page show, from fresh totals. */
+static const struct metrics_figures *collect_figures(struct ctrl *c)
 {
-	struct torrents_gauges g;
-	unsigned f, i;
+	struct metrics_figures *f = &c->fig;
+	struct httpd_stats hs;
 
 	fold(c);
-	for (i = 0; i < COUNTERS__MAX; i++) {
-		ctlsrv_reply_printf(out, "# HELP trackerd_%s_total %s\n", counters_names[i],
-				    counters_help[i]);
-		ctlsrv_reply_printf(out, "# TYPE trackerd_%s_total counter\n", counters_names[i]);
-		for (f = 0; f < COUNTERS_FAM__MAX; f++)
-			ctlsrv_reply_printf(out, "trackerd_%s_total{family=\"%s\"} %llu\n",
-					    counters_names[i], family_names[f],
-					    (unsigned long long)c->total[f][i]);
+	memset(f, 0, sizeof(*f));
+	metrics_collect(f, c->seg, boottime_s());
+	f->version = TRACKERD_VERSION;
+	f->now = (uint64_t)time(NULL);
+	f->started = c->p->started;
+	f->generation = c->p->generation;
+	f->workers_configured = c->p->workers;
+	f->reloads = c->p->generation ? c->p->generation - 1 : 0;
+	memcpy(f->total, c->total, sizeof(f->total));
+	metrics_rates_get(&c->rates, f);
+	f->clean_stripe = c->next_stripe < c->nstripes ? c->next_stripe : c->nstripes;
+	f->clean_stripes = c->nstripes;
+	f->clean_passes = c->passes;
+	f->clean_errors = c->clean_errors;
+	f->cleaned = c->cleaned;
+	f->hist = c->peers_hist;
+	if (c->http) {
+		httpd_get_stats(c->http, &hs);
+		f->http_requests = hs.ok;
+		f->http_rejected = hs.not_found + hs.bad_method + hs.failed;
+		f->http_timeouts = hs.timeouts;
 	}
-	torrents_get_gauges(c->table, &g);
-	ctlsrv_reply_printf(out,
-			    "# HELP trackerd_torrents torrents in the table\n"
-			    "# TYPE trackerd_torrents gauge\ntrackerd_torrents %llu\n",
-			    (unsigned long long)g.torrents);
-	ctlsrv_reply_printf(out,
-			    "# HELP trackerd_peers peers in the table\n"
-			    "# TYPE trackerd_peers gauge\n"
-			    "trackerd_peers{family=\"ipv4\"} %llu\ntrackerd_peers{family=\"ipv6\"} "
-			    "%llu\n",
-			    (unsigned long long)g.peers4, (unsigned long long)g.peers6);
-	return ctlsrv_reply_printf(out,
-				   "# HELP trackerd_workers live socket workers\n"
-				   "# TYPE trackerd_workers gauge\ntrackerd_workers %u\n",
-				   live_workers(c));
+	return f;
+}
+
+static int render_page(struct ctrl *c, const struct metrics_figures *f, struct metrics_buf *out)
+{
+	struct statspage_info info = { .tracker_url = c->conf->tracker_url,
+				       .homepage_url = c->conf->homepage_url };
+
+	return statspage_render(f, &info, out);
+}
+
+static int cmd_metrics(struct ctrl *c, struct ctlsrv_reply *out)
+{
+	struct metrics_buf b;
+	int r;
+
+	metrics_buf_init(&b, CTLPROTO_REPLY_MAX - 1024);
+	r = metrics_render(collect_figures(c), &b);
+	if (r == 0 && b.len)
+		r = ctlsrv_reply_printf(out, "%s", b.data);
+	metrics_buf_free(&b);
+	return r;
+}
+
+/* GET / and GET /metrics, called by httpd_process(). */
+static int http_render(void *ctx, enum httpd_page page, struct metrics_buf *out)
+{
+	struct ctrl *c = ctx;
+	const struct metrics_figures *f = collect_figures(c);
+
+	return page == HTTPD_PAGE_METRICS ? metrics_render(f, out) : render_page(c, f, out);
+}
+
+/* stats_html_path: the same page, replaced atomically. */
+static void write_page(struct ctrl *c)
+{
+	struct metrics_buf b;
+	int r;
+
+	metrics_buf_init(&b, 0);
+	r = render_page(c, collect_figures(c), &b);
+	if (r == 0)
+		r = statspage_write_file(c->conf->stats_html_path, b.data ? b.data : "", b.len);
+	if (r < 0)
+		log_once(LOG_WARNING, &c->page_failed_logged, "cannot write '%s': %s, ignoring",
+			 c->conf->stats_html_path, strerror(-r));
+	metrics_buf_free(&b);
+}
+
+static void open_http(struct ctrl *c)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&c->conf->metrics_listen;
+	struct httpd_config cfg = { .render = http_render, .ctx = c };
+	struct sockaddr_storage bound;
+	char name[INET6_ADDRSTRLEN + 16];
+	int r;
+
+	httpd_format_address(sa, name, sizeof(name));
+	r = httpd_open(sa,
+		       sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+						   sizeof(struct sockaddr_in),
+		       &cfg, &c->http);
+	if (r < 0) {
+		log_errno(LOG_ERR, r, "cannot serve metrics on %s, running without", name);
+		c->http = NULL;
+		return;
+	}
+	memcpy(&bound, sa,
+	       sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+					   sizeof(struct sockaddr_in));
+	if (bound.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&bound)->sin6_port = htons((uint16_t)httpd_port(c->http));
+	else
+		((struct sockaddr_in *)&bound)->sin_port = htons((uint16_t)httpd_port(c->http));
+	httpd_format_address((const struct sockaddr *)&bound, name, sizeof(name));
+	log_msg(LOG_NOTICE, "metrics on http://%s/metrics, statistics page on http://%s/", name,
+		name);
 }
 
 static int cmd_workers(struct ctrl *c, struct ctlsrv_reply *out)
@@ -574,6 +673,17 @@ static void ctrl_setup(struct ctrl *c, const struct ctrl_params *p, uint64_t now
 	c->pass_start = now;
 	c->next_fold = now;
 	c->next_summary = now + (uint64_t)p->conf->stats_interval * 1000u;
+	c->next_page = now;
+	metrics_rates_init(&c->rates);
+	metrics_hist_reset(&c->peers_hist);
+	metrics_hist_reset(&c->hist_acc);
+}
+
+static int min_timeout(int a, int b)
+{
+	if (b >= 0 && (a < 0 || b < a))
+		return b;
+	return a;
 }
 
 int ctrl_run(const struct ctrl_params *p)
@@ -599,10 +709,20 @@ int ctrl_run(const struct ctrl_params *p)
 		}
 	}
 
+	if (p->conf->metrics_listen_enabled)
+		open_http(c);
+
 	while (!*p->stop) {
-		struct pollfd pfd = { .fd = c->srv ? ctlsrv_fd(c->srv) : -1, .events = POLLIN };
+		struct pollfd pfd[2] = {
+			{ .fd = c->srv ? ctlsrv_fd(c->srv) : -1, .events = POLLIN },
+			{ .fd = c->http ? httpd_fd(c->http) : -1, .events = POLLIN },
+		};
 		uint64_t now = ctlsrv_now_ms(), next;
-		int timeout, t;
+		uint64_t page_every =
+			(uint64_t)(p->conf->stats_interval ? p->conf->stats_interval :
+							     CONF_STATS_HTML_INTERVAL) *
+			1000u;
+		int timeout;
 
 		next = clean_due(c, now);
 		if (now >= c->next_fold) {
@@ -617,16 +737,25 @@ int ctrl_run(const struct ctrl_params *p)
 		}
 		if (c->next_fold < next)
 			next = c->next_fold;
+		if (p->conf->stats_html_path[0]) {
+			if (now >= c->next_page) {
+				write_page(c);
+				c->next_page = now + page_every;
+			}
+			if (c->next_page < next)
+				next = c->next_page;
+		}
 		if (next < now + CTRL_TICK_MIN_MS)
 			next = now + CTRL_TICK_MIN_MS;
 		timeout = (int)(next - now);
-		if (c->srv) {
-			t = ctlsrv_timeout_ms(c->srv, now);
-			if (t >= 0 && t < timeout)
-				timeout = t;
-		}
-		if (poll(&pfd, 1, timeout) < 0 && errno != EINTR)
+		if (c->srv)
+			timeout = min_timeout(timeout, ctlsrv_timeout_ms(c->srv, now));
+		if (c->http)
+			timeout = min_timeout(timeout, httpd_timeout_ms(c->http, now));
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
 			log_errno(LOG_ERR, -errno, "poll failed");
+		if (c->http)
+			httpd_process(c->http, ctlsrv_now_ms());
 		if (c->srv) {
 			ctlsrv_process(c->srv, ctlsrv_now_ms());
 			if (c->reload_requested) {
@@ -636,6 +765,8 @@ int ctrl_run(const struct ctrl_params *p)
 			}
 		}
 	}
+	if (c->http)
+		httpd_close(c->http);
 	if (c->srv) {
 		ctlsrv_process(c->srv, ctlsrv_now_ms()); /* flush what is ready */
 		ctlsrv_close(c->srv);

@@ -31,8 +31,10 @@ run() {
 	[ "$n" -eq 3 ] || fail "stats: per-worker announces add up to $n"
 
 	out=$(ctl metrics) || fail "metrics failed"
-	echo "$out" | grep -q '^trackerd_announce_total{family="ipv4"} 3$' || fail "metrics: announce"
-	echo "$out" | grep -q '^# TYPE trackerd_announce_total counter$' || fail "metrics: TYPE"
+	echo "$out" | grep -q '^trackerd_requests_total{family="ipv4",action="announce"} 3$' ||
+		fail "metrics: announce"
+	echo "$out" | grep -Eq '^# TYPE trackerd_requests(_total)? counter$' || fail "metrics: TYPE"
+	echo "$out" | grep -q "^trackerd_workers $2\$" || fail "metrics: workers"
 
 	out=$(ctl workers) || fail "workers failed"
 	[ "$(echo "$out" | grep -c '^slot=')" -eq "$2" ] || fail "workers: $out"
