@@ -31,14 +31,19 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "daemon/mmsgio.h"
 #include "daemon/udpt.h"
 #include "daemon/worker.h"
 #include "shm/counters.h"
 
-#define MMSGIO_BATCH 64
+#define MMSGIO_BATCH WORKER_BATCH_MAX
 #define MMSGIO_ROUNDS 8
+#ifndef MMSGIO_SPIN_US
+/* After a busy round, retry without sleeping for this long (see above). */
+#define MMSGIO_SPIN_US 0
+#endif
 
 struct mmsgio {
 	unsigned nfds;
@@ -51,6 +56,7 @@ struct mmsgio {
 	struct mmsghdr tx[MMSGIO_BATCH];
 	struct iovec tx_iov[MMSGIO_BATCH];
 	uint8_t tx_fam[MMSGIO_BATCH];
+	struct worker_item items[MMSGIO_BATCH];
 
 	uint8_t rx_buf[MMSGIO_BATCH][UDPT_REQUEST_MAX] __attribute__((aligned(64)));
 	uint8_t tx_buf[MMSGIO_BATCH][UDPT_REPLY_MAX] __attribute__((aligned(64)));
@@ -115,7 +121,7 @@ static void send_batch(struct mmsgio *m, struct worker_ctx *w, int fd, unsigned 
 /* One recvmmsg batch from fd, answered. Returns datagrams read, 0 when empty. */
 static int serve_batch(struct mmsgio *m, struct worker_ctx *w, int fd)
 {
-	unsigned ntx = 0;
+	unsigned ntx = 0, nit = 0;
 	int r;
 
 	for (unsigned i = 0; i < MMSGIO_BATCH; i++) {
@@ -134,7 +140,7 @@ static int serve_batch(struct mmsgio *m, struct worker_ctx *w, int fd)
 	for (int i = 0; i < r; i++) {
 		const struct msghdr *h = &m->rx[i].msg_hdr;
 		const struct sockaddr *src = h->msg_name;
-		size_t n;
+		struct worker_item *it;
 
 		if (h->msg_namelen > sizeof(m->rx_name[i]))
 			continue;
@@ -146,14 +152,26 @@ static int serve_batch(struct mmsgio *m, struct worker_ctx *w, int fd)
 			counters_add(w->ctr, fam, COUNTERS_drop_truncated, 1);
 			continue;
 		}
-		n = worker_handle(w, m->rx_buf[i], m->rx[i].msg_len, src, h->msg_namelen,
-				  m->tx_buf[ntx], sizeof(m->tx_buf[ntx]));
-		if (!n)
+		it = &m->items[nit];
+		it->pkt = m->rx_buf[i];
+		it->len = m->rx[i].msg_len;
+		it->src = src;
+		it->srclen = h->msg_namelen;
+		it->out = m->tx_buf[nit];
+		it->cap = sizeof(m->tx_buf[nit]);
+		nit++;
+	}
+	worker_handle_batch(w, m->items, nit);
+	for (unsigned k = 0; k < nit; k++) {
+		const struct worker_item *it = &m->items[k];
+
+		if (!it->reply_len)
 			continue;
-		m->tx[ntx].msg_hdr.msg_name = &m->rx_name[i];
-		m->tx[ntx].msg_hdr.msg_namelen = h->msg_namelen;
-		m->tx_iov[ntx].iov_len = n;
-		m->tx_fam[ntx] = (uint8_t)worker_family(src);
+		m->tx[ntx].msg_hdr.msg_name = (void *)it->src;
+		m->tx[ntx].msg_hdr.msg_namelen = it->srclen;
+		m->tx_iov[ntx].iov_base = it->out;
+		m->tx_iov[ntx].iov_len = it->reply_len;
+		m->tx_fam[ntx] = (uint8_t)worker_family(it->src);
 		ntx++;
 	}
 	if (ntx)
@@ -161,8 +179,18 @@ static int serve_batch(struct mmsgio *m, struct worker_ctx *w, int fd)
 	return r;
 }
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int mmsgio_run(struct mmsgio *m, struct worker_ctx *w, volatile sig_atomic_t *stop)
 {
+	int64_t t, busy_until = 0;
+
 	worker_tick(w);
 	while (!*stop) {
 		bool busy = false;
@@ -177,7 +205,10 @@ int mmsgio_run(struct mmsgio *m, struct worker_ctx *w, volatile sig_atomic_t *st
 					break;
 			}
 		}
-		if (!busy) {
+		t = mono_us();
+		if (busy) {
+			busy_until = t + MMSGIO_SPIN_US;
+		} else if (t >= busy_until) {
 			int r = poll(m->pfd, m->nfds, 1000);
 
 			if (r < 0 && errno != EINTR && errno != EAGAIN)

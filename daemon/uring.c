@@ -78,6 +78,10 @@
 /* A multishot receive failing this often in a row without data is broken. */
 #define URING_RECV_FAIL_MAX 64u
 #define URING_DRAIN_MS 1000
+#ifndef URING_SPIN_US
+/* After a busy iteration, poll without sleeping for this long (see above). */
+#define URING_SPIN_US 0
+#endif
 
 #define URING_UD_SHIFT 56
 #define URING_UD_SEND 0x00ULL
@@ -99,6 +103,14 @@ struct send_slot {
 	uint32_t fam; /* COUNTERS_FAM_* of the destination */
 	uint8_t buf[UDPT_REPLY_MAX];
 } __attribute__((aligned(64)));
+
+/* What a batch item holds until it is answered. */
+struct batch_ref {
+	uint32_t slot; /* send slot taken for the reply, URING_NO_SLOT if none was free */
+	uint16_t bid; /* receive buffer holding the datagram */
+	uint8_t sock; /* socket (fixed file index) it came from */
+};
+#define URING_NO_SLOT UINT32_MAX
 
 struct uring_sock {
 	struct msghdr tmpl; /* recvmsg layout template: name room, no control data */
@@ -129,9 +141,15 @@ struct uring {
 	uint32_t *freelist; /* stack of free slot indices */
 	unsigned nfree;
 
+	/* Datagrams received in this reap, answered together (worker_handle_batch). */
+	struct worker_item items[WORKER_BATCH_MAX];
+	struct batch_ref refs[WORKER_BATCH_MAX];
+	unsigned nitems;
+
 	bool send_addr; /* IORING_OP_SEND with a destination, else SENDMSG */
 	int fatal; /* first unrecoverable error seen while reaping */
-	uint8_t scratch[UDPT_REPLY_MAX] __attribute__((aligned(64)));
+	/* Replies of batch items that found no free send slot (then dropped). */
+	uint8_t scratch[WORKER_BATCH_MAX][UDPT_REPLY_MAX] __attribute__((aligned(64)));
 };
 
 static void *map_anon(size_t len)
@@ -383,43 +401,80 @@ static void recycle(struct uring *u, unsigned bid)
 			      (unsigned short)bid, u->bmask, u->recycled++);
 }
 
-static void answer(struct uring *u, struct worker_ctx *w, unsigned sock, const uint8_t *pkt,
-		   size_t len, const struct sockaddr *src, socklen_t srclen)
+/* Queue the reply in slot idx (already taken from the free list). */
+static void queue_send(struct uring *u, struct worker_ctx *w, unsigned sock, uint32_t idx,
+		       const struct sockaddr *dst, socklen_t dstlen, size_t n)
 {
-	struct io_uring_sqe *sqe;
-	struct send_slot *s;
-	size_t n;
+	struct send_slot *s = &u->slots[idx];
+	struct io_uring_sqe *sqe = get_sqe(u);
 
-	if (u->nfree == 0) {
-		/* Still do the work (an announce is recorded), only the reply is lost. */
-		if (worker_handle(w, pkt, len, src, srclen, u->scratch, sizeof(u->scratch)))
-			counters_add(w->ctr, worker_family(src), COUNTERS_drop_send_full, 1);
-		return;
-	}
-	s = &u->slots[u->freelist[u->nfree - 1]];
-	n = worker_handle(w, pkt, len, src, srclen, s->buf, sizeof(s->buf));
-	if (!n)
-		return;
-	sqe = get_sqe(u);
+	s->fam = worker_family(dst);
 	if (!sqe) {
-		counters_add(w->ctr, worker_family(src), COUNTERS_drop_send_full, 1);
+		counters_add(w->ctr, s->fam, COUNTERS_drop_send_full, 1);
+		u->freelist[u->nfree++] = idx;
 		return;
 	}
-	u->nfree--;
-	memcpy(&s->name, src, srclen);
-	s->msg.msg_namelen = srclen;
+	memcpy(&s->name, dst, dstlen);
+	s->msg.msg_namelen = dstlen;
 	s->iov.iov_len = n;
-	s->fam = worker_family(src);
 	if (u->send_addr) {
 		/* sendto() semantics: no msghdr/iovec to copy in per send (Linux 6.1). */
 		io_uring_prep_send(sqe, (int)sock, s->buf, n, 0);
 		sqe->addr2 = (uint64_t)(uintptr_t)&s->name;
-		sqe->addr_len = (uint16_t)srclen;
+		sqe->addr_len = (uint16_t)dstlen;
 	} else {
 		io_uring_prep_sendmsg(sqe, (int)sock, &s->msg, 0);
 	}
 	sqe->flags |= IOSQE_FIXED_FILE;
-	io_uring_sqe_set_data64(sqe, (URING_UD_SEND << URING_UD_SHIFT) | (uint64_t)(s - u->slots));
+	io_uring_sqe_set_data64(sqe, (URING_UD_SEND << URING_UD_SHIFT) | idx);
+}
+
+/* Answer the queued datagrams, queue their replies, recycle their buffers. */
+static void flush_batch(struct uring *u, struct worker_ctx *w)
+{
+	worker_handle_batch(w, u->items, u->nitems);
+	for (unsigned i = 0; i < u->nitems; i++) {
+		const struct worker_item *it = &u->items[i];
+		const struct batch_ref *ref = &u->refs[i];
+
+		if (ref->slot == URING_NO_SLOT) {
+			/* The work is done (an announce is recorded), only the reply is lost. */
+			if (it->reply_len)
+				counters_add(w->ctr, worker_family(it->src),
+					     COUNTERS_drop_send_full, 1);
+		} else if (it->reply_len) {
+			queue_send(u, w, ref->sock, ref->slot, it->src, it->srclen, it->reply_len);
+		} else {
+			u->freelist[u->nfree++] = ref->slot;
+		}
+		recycle(u, ref->bid);
+	}
+	u->nitems = 0;
+}
+
+/* Queue one received datagram for the batch; its buffer is held until then. */
+static void enqueue(struct uring *u, struct worker_ctx *w, unsigned sock, unsigned bid,
+		    const uint8_t *pkt, size_t len, const struct sockaddr *src, socklen_t srclen)
+{
+	struct worker_item *it = &u->items[u->nitems];
+	struct batch_ref *ref = &u->refs[u->nitems];
+
+	it->pkt = pkt;
+	it->len = len;
+	it->src = src;
+	it->srclen = srclen;
+	if (u->nfree) {
+		ref->slot = u->freelist[--u->nfree];
+		it->out = u->slots[ref->slot].buf;
+	} else {
+		ref->slot = URING_NO_SLOT;
+		it->out = u->scratch[u->nitems];
+	}
+	it->cap = UDPT_REPLY_MAX;
+	ref->bid = (uint16_t)bid;
+	ref->sock = (uint8_t)sock;
+	if (++u->nitems == WORKER_BATCH_MAX)
+		flush_batch(u, w);
 }
 
 static void on_recv(struct uring *u, struct worker_ctx *w, unsigned i,
@@ -459,9 +514,10 @@ static void on_recv(struct uring *u, struct worker_ctx *w, unsigned i,
 			counters_add(w->ctr, fam, COUNTERS_rx_bytes, o->payloadlen);
 			counters_add(w->ctr, fam, COUNTERS_drop_truncated, 1);
 		} else {
-			answer(u, w, i, io_uring_recvmsg_payload(o, &sk->tmpl),
-			       io_uring_recvmsg_payload_length(o, cqe->res, &sk->tmpl), src,
-			       (socklen_t)o->namelen);
+			enqueue(u, w, i, bid, io_uring_recvmsg_payload(o, &sk->tmpl),
+				io_uring_recvmsg_payload_length(o, cqe->res, &sk->tmpl), src,
+				(socklen_t)o->namelen);
+			return; /* the buffer is recycled by flush_batch() */
 		}
 	}
 	recycle(u, bid);
@@ -486,7 +542,7 @@ static void on_send(struct uring *u, struct worker_ctx *w, unsigned idx,
 }
 
 /* Handle every completion that is ready; publish recycled buffers once. */
-static void reap(struct uring *u, struct worker_ctx *w)
+static unsigned reap(struct uring *u, struct worker_ctx *w)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head;
@@ -503,11 +559,14 @@ static void reap(struct uring *u, struct worker_ctx *w)
 		else if (kind == URING_UD_RECV && (ud & URING_UD_MASK) < u->nsocks)
 			on_recv(u, w, (unsigned)(ud & URING_UD_MASK), cqe);
 	}
+	if (u->nitems)
+		flush_batch(u, w);
 	io_uring_cq_advance(&u->ring, seen);
 	if (u->recycled) {
 		io_uring_buf_ring_advance(u->br, u->recycled);
 		u->recycled = 0;
 	}
+	return seen;
 }
 
 static bool wait_error_is_fatal(int r)
@@ -515,12 +574,12 @@ static bool wait_error_is_fatal(int r)
 	return r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY;
 }
 
-static int64_t mono_ms(void)
+static int64_t mono_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static bool any_armed(const struct uring *u)
@@ -533,7 +592,7 @@ static bool any_armed(const struct uring *u)
 
 static void drain(struct uring *u, struct worker_ctx *w)
 {
-	int64_t deadline = mono_ms() + URING_DRAIN_MS;
+	int64_t deadline = mono_us() + URING_DRAIN_MS * 1000;
 
 	for (unsigned i = 0; i < u->nsocks; i++)
 		if (u->socks[i].armed)
@@ -541,14 +600,14 @@ static void drain(struct uring *u, struct worker_ctx *w)
 	while (any_armed(u) || u->nfree < u->nslots) {
 		struct __kernel_timespec ts = { 0 };
 		struct io_uring_cqe *cqe;
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - mono_us();
 		int r;
 
 		if (left <= 0)
 			break;
-		if (left > 100)
-			left = 100;
-		ts.tv_nsec = (long long)left * 1000000;
+		if (left > 100000)
+			left = 100000;
+		ts.tv_nsec = (long long)left * 1000;
 		r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
 		if (wait_error_is_fatal(r))
 			break;
@@ -559,6 +618,7 @@ static void drain(struct uring *u, struct worker_ctx *w)
 
 int uring_run(struct uring *u, struct worker_ctx *w, volatile sig_atomic_t *stop)
 {
+	int64_t t, busy_until = 0;
 	int r = 0;
 
 	for (unsigned i = 0; i < u->nsocks; i++)
@@ -569,11 +629,16 @@ int uring_run(struct uring *u, struct worker_ctx *w, volatile sig_atomic_t *stop
 		struct __kernel_timespec ts = { .tv_sec = 1, .tv_nsec = 0 };
 		struct io_uring_cqe *cqe;
 
-		r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+		t = mono_us();
+		if (t < busy_until)
+			r = io_uring_submit_and_get_events(&u->ring);
+		else
+			r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
 		if (wait_error_is_fatal(r))
 			break;
 		r = 0;
-		reap(u, w);
+		if (reap(u, w))
+			busy_until = t + URING_SPIN_US;
 		if (u->fatal) {
 			r = u->fatal;
 			break;

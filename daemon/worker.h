@@ -59,6 +59,29 @@ void worker_ctx_init(struct worker_ctx *w, const struct conf *c, struct segment 
 size_t worker_handle(struct worker_ctx *w, const uint8_t *pkt, size_t len,
 		     const struct sockaddr *src, socklen_t srclen, uint8_t *out, size_t cap);
 
+/* Most datagrams worker_handle_batch() answers in one call. */
+#define WORKER_BATCH_MAX 64
+
+/* One datagram of a batch; reply_len is the output (0: nothing to send). */
+struct worker_item {
+	const uint8_t *pkt;
+	size_t len;
+	const struct sockaddr *src;
+	socklen_t srclen;
+	uint8_t *out; /* reply buffer, cap >= UDPT_REPLY_MAX */
+	size_t cap;
+	size_t reply_len;
+};
+
+/*
+ * Answer n (<= WORKER_BATCH_MAX) datagrams as n calls of worker_handle()
+ * would, except that the batch's announces reach the store together, after
+ * the connects, scrapes and errors of the same batch: the store prefetches
+ * their table slots and peer blocks, which hides most of its memory
+ * latency. Every pkt, src and out must stay valid until it returns.
+ */
+void worker_handle_batch(struct worker_ctx *w, struct worker_item *items, unsigned n);
+
 /*
  * Helpers for the backends (daemon/uring.c, daemon/mmsgio.c).
  *

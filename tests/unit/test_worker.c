@@ -579,6 +579,84 @@ static void test_numwant(void **state)
 	}
 }
 
+static void test_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_in a = sin4("10.7.0.1", 4000), b = sin4("10.7.0.2", 4000);
+	struct sockaddr_in c = sin4("10.7.0.3", 4000), d = sin4("10.7.0.4", 4000);
+	uint64_t ca = do_connect(f, &a), cb = do_connect(f, &b), cd = do_connect(f, &d);
+	static uint8_t pkt[7][200], out[7][UDPT_REPLY_MAX];
+	struct worker_item it[7];
+	const struct sockaddr *src[7] = {
+		(struct sockaddr *)&c, (struct sockaddr *)&b, (struct sockaddr *)&a,
+		(struct sockaddr *)&b, (struct sockaddr *)&d, (struct sockaddr *)&a,
+		(struct sockaddr *)&d,
+	};
+	size_t len[7];
+
+	do_announce(f, &a, (struct ann){ .cid = ca, .torrent = 70, .left = 0, .port = 1 });
+
+	len[0] = mk_connect(pkt[0], 100);
+	len[1] = mk_announce(pkt[1], &(struct ann){ .cid = cb,
+						    .txid = 101,
+						    .torrent = 70,
+						    .left = 1,
+						    .port = 2,
+						    .numwant = 50 });
+	len[2] = mk_scrape(pkt[2], ca, 102, 1, 70);
+	len[3] = mk_announce(pkt[3], &(struct ann){ .cid = cb ^ 4, .txid = 103, .port = 2 });
+	len[4] = 15; /* short */
+	memset(pkt[4], 0, 15);
+	len[5] = mk_announce(pkt[5], &(struct ann){ .cid = ca,
+						    .txid = 105,
+						    .torrent = 70,
+						    .left = 0,
+						    .port = 1,
+						    .numwant = 50 });
+	len[6] = mk_announce(pkt[6], &(struct ann){ .cid = cd,
+						    .txid = 106,
+						    .torrent = 70,
+						    .left = 1,
+						    .port = 4,
+						    .numwant = 50 });
+	for (unsigned i = 0; i < 7; i++) {
+		it[i] = (struct worker_item){ .pkt = pkt[i],
+					      .len = len[i],
+					      .src = src[i],
+					      .srclen = sizeof(struct sockaddr_in),
+					      .out = out[i],
+					      .cap = sizeof(out[i]),
+					      .reply_len = 12345 };
+	}
+	worker_handle_batch(&f->w, it, 7);
+
+	assert_int_equal(it[0].reply_len, 16);
+	assert_int_equal(get32(out[0] + 4), 100);
+	/* The batch's announces run in order, after its scrapes. */
+	assert_int_equal(it[1].reply_len, 20 + 6); /* sees A */
+	assert_int_equal(get32(out[1] + 4), 101);
+	assert_memory_equal(out[1] + 20, "\x0a\x07\x00\x01\x00\x01", 6);
+	assert_int_equal(it[2].reply_len, 8 + 12);
+	assert_int_equal(get32(out[2] + 8), 1); /* seeders before the batch's announces */
+	assert_int_equal(get32(out[2] + 16), 0); /* leechers */
+	assert_int_equal(it[3].reply_len, 0); /* forged */
+	assert_int_equal(it[4].reply_len, 0); /* short */
+	assert_int_equal(it[5].reply_len, 20 + 6); /* A sees B (D comes later) */
+	assert_memory_equal(out[5] + 20, "\x0a\x07\x00\x02\x00\x02", 6);
+	assert_int_equal(it[6].reply_len, 20 + 12); /* D sees A and B */
+	assert_int_equal(get32(out[6] + 4), 106);
+	assert_int_equal(get32(out[6] + 12), 2); /* leechers B, D */
+	assert_int_equal(get32(out[6] + 16), 1); /* seeder A */
+
+	assert_int_equal(ctr(f, COUNTERS_FAM_IPV4, COUNTERS_announce), 4);
+	assert_int_equal(ctr(f, COUNTERS_FAM_IPV4, COUNTERS_drop_connid_forged), 1);
+	assert_int_equal(ctr(f, COUNTERS_FAM_IPV4, COUNTERS_drop_short), 1);
+	assert_int_equal(ctr(f, COUNTERS_FAM_IPV4, COUNTERS_scrape), 1);
+
+	/* An empty batch is a no-op. */
+	worker_handle_batch(&f->w, it, 0);
+}
+
 /* --- both loops on loopback ---------------------------------------------------- */
 
 static volatile sig_atomic_t child_stop;
@@ -838,6 +916,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_source_port_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_numwant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loop_mmsg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loop_uring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loop_auto, setup, teardown),
