@@ -419,6 +419,26 @@ static inline uint32_t rec_peers(const struct layout_trec *rec)
 	return peers_word_cnt(rec->fam[0]) + peers_word_cnt(rec->fam[1]);
 }
 
+/*
+ * One request: start the stripe header and index slot loads together,
+ * then (peeking at the index without the lock, only to prefetch) the
+ * record's, so its miss overlaps taking the lock.
+ */
+static inline void prefetch_one(const struct torrents *t, unsigned s, uint64_t h)
+{
+	const uint32_t *e = &sindex(t, s)[home_of(t, h)];
+	uint32_t v, r;
+
+	__builtin_prefetch(&t->stripes[s], 1);
+	__builtin_prefetch(e);
+	v = __atomic_load_n(e, __ATOMIC_RELAXED);
+	r = (v & t->imask) - 1;
+	if (v && (v >> t->ibits) == entry_of(t, h, 0) >> t->ibits && r < t->cap) {
+		__builtin_prefetch(&srecs(t, s)[r]);
+		__builtin_prefetch((const uint8_t *)&srecs(t, s)[r] + 47);
+	}
+}
+
 static void key_of(const struct torrents_announce *a, uint8_t key[18])
 {
 	if (a->peer.ipv6) {
@@ -452,6 +472,7 @@ static int announce_h(struct torrents *t, const struct torrents_announce *a, uin
 	if (!a->peer.port)
 		return -EINVAL;
 	key_of(a, key);
+	prefetch_one(t, s, h);
 	rc = lock_stripe(t, s);
 	if (rc)
 		return rc;
@@ -649,6 +670,8 @@ void torrents_scrape(struct torrents *t, const uint8_t *hashes, unsigned n,
 			h[i] = thash(t, hashes + (size_t)(base + i) * TORRENTS_HASH_LEN);
 		if (m > 1)
 			prefetch_hashes(t, h, m);
+		else
+			prefetch_one(t, stripe_of(t, h[0]), h[0]);
 		for (i = 0; i < m; i++) {
 			ih = hashes + (size_t)(base + i) * TORRENTS_HASH_LEN;
 			s = stripe_of(t, h[i]);
