@@ -65,7 +65,8 @@ run() {
 # One inherited socket per worker and family, all in one SO_REUSEPORT group
 # (ListenDatagram= repeated with ReusePort=yes): the kernel spreads clients
 # over the sockets by their address and port, and each worker serves its
-# own socket, so clients from many ports reach every worker.
+# own socket, so clients from many ports reach every worker. With more
+# sockets than workers, every socket must still be served.
 per_worker_sockets() {
 	local addr fam out line n i
 	write_conf workers=2
@@ -98,6 +99,19 @@ per_worker_sockets() {
 		log "$fam datagrams per worker slot: $(echo $out)"
 	done
 	out=$(udptc "$A4" announce "$(fh "$A4" 101)" 7001 0 started 5) || bad "per-worker sockets: announce: $out"
+	sd_stop
+
+	# More inherited sockets than workers (say ListenDatagram= repeated
+	# for 4 CPUs, workers = 1): every socket must still be read.
+	write_conf workers=1
+	SD_SOCKETS=3
+	sd_start
+	SD_SOCKETS=1
+	log "=== three inherited sockets per family, one worker"
+	for addr in "${ADDRS[@]}"; do
+		n=$(unanswered "$addr" 30)
+		[ "$n" -eq 0 ] || bad "3 inherited sockets, 1 worker: $n of 30 clients on $addr got no answer (a socket nobody reads)"
+	done
 	sd_stop
 }
 

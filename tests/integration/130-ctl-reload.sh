@@ -6,7 +6,8 @@
 # the key (and exits 1); a key that needs a new segment is refused by name.
 # A changed worker count applies at reload, with inherited sockets (shared
 # by the workers) and with trackerd's own sockets (one per worker), and
-# every new worker then receives traffic.
+# every new worker then receives traffic; with one inherited socket per
+# worker, fewer workers must still serve every socket.
 . "$(dirname "$0")/sd-lib.sh"
 
 # rx_per_live_worker FAMILY: "slot=rx_packets" of each live worker.
@@ -14,12 +15,15 @@ rx_per_live_worker() {
 	ctl stats | sed -n "s/^worker\.\([0-9]*\)\.$1\.rx_packets=/\1=/p"
 }
 
-# every_worker_gets_traffic WHAT N: after a short flood on each address,
-# N live workers, each with datagrams of each family.
+# every_worker_gets_traffic WHAT N: after a short flood and 40 clients
+# from as many ports on each address (all answered), N live workers, each
+# with datagrams of each family.
 every_worker_gets_traffic() {
 	local what=$1 want=$2 addr fam out line n
 	for addr in "${ADDRS[@]}"; do
 		udptc "$addr" flood 1 >/dev/null || bad "$what: flood on $addr"
+		n=$(unanswered "$addr" 40)
+		[ "$n" -eq 0 ] || bad "$what: $n of 40 clients on $addr got no answer"
 	done
 	for addr in "${ADDRS[@]}"; do
 		fam=$(fam "$addr")
@@ -48,7 +52,9 @@ change_workers() {
 	echo "$out" | grep -qx "workers=$to" || bad "$what: status after reload: $out"
 	echo "$out" | grep -qx "workers_configured=$to" || bad "$what: status after reload: $out"
 	for addr in "${ADDRS[@]}"; do
-		expect_reply 'leechers=1 seeders=1 npeers=1' "$addr" announce "$(fh "$addr" 130)" 7002 10 none 5 >/dev/null
+		out=$(udptc "$addr" announce "$(fh "$addr" 130)" 7002 10 none 5)
+		echo "$out" | grep -q 'leechers=1 seeders=1 npeers=1' ||
+			bad "$what: peers after the reload to $to workers, on $addr: $out"
 	done
 	every_worker_gets_traffic "$what, $to workers" "$to"
 }
@@ -116,6 +122,19 @@ reload_checks "inherited sockets"
 wait_until 10 generation_only 3 2 || bad "generation 3 did not take over"
 change_workers 2 3 4 "inherited sockets"
 change_workers 3 1 5 "inherited sockets"
+sd_stop
+
+# --- one inherited socket per worker (ListenDatagram= repeated): after
+# the worker count drops, every socket must still be served.
+write_conf workers=2
+SD_SOCKETS=2
+sd_start
+SD_SOCKETS=1
+for addr in "${ADDRS[@]}"; do
+	udptc "$addr" announce "$(fh "$addr" 130)" 7001 0 started 0 >/dev/null || fail "announce"
+	udptc "$addr" announce "$(fh "$addr" 130)" 7002 10 started 0 >/dev/null || fail "announce"
+done
+change_workers 2 1 2 "2 inherited sockets per family"
 sd_stop
 
 # --- trackerd's own sockets: one per worker in a SO_REUSEPORT group.

@@ -330,3 +330,14 @@ interval_is() {
 # fh ADDR N: an info-hash from N for the family of ADDR (swarm counts are
 # totals over both families, so each family gets its own torrent).
 fh() { case $1 in \[*) ih "$(($2 * 10 + 6))" ;; *) ih "$(($2 * 10 + 4))" ;; esac; }
+
+# unanswered ADDR N: N connects, each from a fresh source port (so a
+# SO_REUSEPORT group spreads them over its sockets); prints how many got no
+# answer within 500 ms.
+unanswered() {
+	local i n=0
+	for i in $(seq 1 "$2"); do
+		"$UDPTC" -t 500 -r 1 "$1" connect >/dev/null || n=$((n + 1))
+	done
+	echo "$n"
+}
