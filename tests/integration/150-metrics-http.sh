@@ -132,7 +132,9 @@ echo "$out" | grep -qF '<x>' && fail "GET /: tracker_url not escaped"
 # The page file, replaced atomically every stats_interval.
 wait_until 10 test -s "$WWW/index.html" || fail "stats_html_path was not written"
 grep -qF '<section id="workers">' "$WWW/index.html" || fail "stats_html_path: not the page"
-[ "$(ls "$WWW" | wc -l)" -eq 1 ] || fail "stats_html_path: temporary files left: $(ls "$WWW")"
+# (a write may be under way at any moment: wait for a quiet instant)
+wait_until 5 sh -c "[ \$(ls '$WWW' | wc -l) -eq 1 ]" ||
+	fail "stats_html_path: temporary files left: $(ls "$WWW")"
 
 # After a reload the new control process serves the endpoint again.
 ctl reload >/dev/null || fail "reload failed"
