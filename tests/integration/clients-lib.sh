@@ -68,9 +68,13 @@ CL_PIDS=()
 CL_LOGS=()
 mkdir -p "$CL_T"
 
-# cl_stop PID...: SIGTERM, wait up to 5 s, then SIGKILL; forget the PIDs.
+# cl_stop PID...: SIGTERM (timeout(1) passes it on to the client), wait up
+# to 5 s, then SIGKILL the wrapper and the client it started; forget the PIDs.
 cl_stop() {
-	local p limit keep=()
+	local p limit keep=() kids forced=0
+	# timeout(1) waits for its client, so these are gone once it exits by
+	# itself; they need killing only if the wrapper had to be killed.
+	kids=$(for p in "$@"; do pgrep -P "$p"; done 2>/dev/null)
 	for p in "$@"; do
 		kill -TERM "$p" 2>/dev/null
 	done
@@ -79,9 +83,18 @@ cl_stop() {
 		while kill -0 "$p" 2>/dev/null && [ "$(now_ms)" -lt "$limit" ]; do
 			sleep 0.05
 		done
-		kill -KILL "$p" 2>/dev/null
+		if kill -0 "$p" 2>/dev/null; then
+			log "pid $p did not exit within 5 s of SIGTERM: SIGKILL"
+			kill -KILL "$p" 2>/dev/null
+			forced=1
+		fi
 		wait "$p" 2>/dev/null
 	done
+	if [ "$forced" = 1 ]; then
+		for p in $kids; do
+			kill -KILL "$p" 2>/dev/null
+		done
+	fi
 	for p in "${CL_PIDS[@]}"; do
 		case " $* " in *" $p "*) ;; *) keep+=("$p") ;; esac
 	done
