@@ -337,7 +337,7 @@ size_t worker_handle(struct worker_ctx *w, const uint8_t *pkt, size_t len,
 	return finish_announce(w, &pa, &res, out, cap);
 }
 
-void worker_handle_batch(struct worker_ctx *w, struct worker_item *items, unsigned n)
+static void handle_chunk(struct worker_ctx *w, struct worker_item *items, unsigned n)
 {
 	struct torrents_announce a[WORKER_BATCH_MAX];
 	struct torrents_result res[WORKER_BATCH_MAX];
@@ -346,8 +346,6 @@ void worker_handle_batch(struct worker_ctx *w, struct worker_item *items, unsign
 	uint8_t which[WORKER_BATCH_MAX];
 	unsigned np = 0;
 
-	if (n > WORKER_BATCH_MAX)
-		n = WORKER_BATCH_MAX;
 	for (unsigned i = 0; i < n; i++) {
 		struct worker_item *it = &items[i];
 
@@ -371,6 +369,12 @@ void worker_handle_batch(struct worker_ctx *w, struct worker_item *items, unsign
 
 		it->reply_len = finish_announce(w, &pa[k], &res[k], it->out, it->cap);
 	}
+}
+
+void worker_handle_batch(struct worker_ctx *w, struct worker_item *items, unsigned n)
+{
+	for (unsigned i = 0; i < n; i += WORKER_BATCH_MAX)
+		handle_chunk(w, items + i, n - i < WORKER_BATCH_MAX ? n - i : WORKER_BATCH_MAX);
 }
 
 /* Setup errors after which io_uring is simply not available here. */

@@ -59,7 +59,7 @@ void worker_ctx_init(struct worker_ctx *w, const struct conf *c, struct segment 
 size_t worker_handle(struct worker_ctx *w, const uint8_t *pkt, size_t len,
 		     const struct sockaddr *src, socklen_t srclen, uint8_t *out, size_t cap);
 
-/* Most datagrams worker_handle_batch() answers in one call. */
+/* Datagrams worker_handle_batch() gives the store at once (larger n is split). */
 #define WORKER_BATCH_MAX 64
 
 /* One datagram of a batch; reply_len is the output (0: nothing to send). */
@@ -74,11 +74,11 @@ struct worker_item {
 };
 
 /*
- * Answer n (<= WORKER_BATCH_MAX) datagrams as n calls of worker_handle()
- * would, except that the batch's announces reach the store together, after
- * the connects, scrapes and errors of the same batch: the store prefetches
- * their table slots and peer blocks, which hides most of its memory
- * latency. Every pkt, src and out must stay valid until it returns.
+ * Answer n datagrams as n calls of worker_handle() would, except that the
+ * announces of each WORKER_BATCH_MAX chunk reach the store together, after
+ * the connects, scrapes and errors of that chunk: the store prefetches their
+ * table slots and peer blocks, which hides most of its memory latency.
+ * Every pkt, src and out must stay valid until it returns.
  */
 void worker_handle_batch(struct worker_ctx *w, struct worker_item *items, unsigned n);
 
