@@ -66,7 +66,7 @@ static const char page_head[] =
 	".card{border:1px solid var(--line);border-radius:6px;padding:.5rem .6rem}\n"
 	".card b{display:block;font-size:1.3rem;font-variant-numeric:tabular-nums}\n"
 	".card span{color:var(--mute);font-size:.85rem}\n"
-	".grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(18rem,1fr));"
+	".grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(22rem,1fr));"
 	"gap:0 1.5rem}\n"
 	".scroll{overflow-x:auto}\n"
 	"table{width:100%;border-collapse:collapse;font-size:.92rem}\n"
@@ -79,7 +79,7 @@ static const char page_head[] =
 	".bar i{display:block;height:100%;background:var(--bar)}\n"
 	".bar.hi i{background:var(--warn)}\n"
 	"footer{color:var(--mute);font-size:.8rem;text-align:center;margin:1rem 0}\n"
-	"th{overflow-wrap:anywhere}\n"
+	"th.id{overflow-wrap:anywhere}\n"
 	"td .bar{margin-top:.25rem}\n"
 	"@media (max-width:30rem){main{padding:.5rem}section{padding:.6rem .6rem}"
 	"table{font-size:.85rem}th,td{padding:.3rem .25rem}.wide{display:none}}\n"
@@ -428,7 +428,7 @@ static void render_errors(const struct metrics_figures *f, struct metrics_buf *o
 		    !has_prefix(name, "refused_") && strcmp(name, "send_errors") &&
 		    strcmp(name, "rx_nobufs"))
 			continue;
-		lit(out, "<tr><th scope=\"row\">");
+		lit(out, "<tr><th scope=\"row\" class=\"id\">");
 		text(out, name);
 		lit(out, "<span class=\"why\">");
 		text(out, counters_help[i]);
