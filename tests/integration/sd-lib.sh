@@ -185,7 +185,7 @@ sd_start() {
 			log "port $PORT is taken, trying another one"
 			continue
 		fi
-		fail "the socket-activated trackerd did not answer 'version'"
+		fail "the socket-activated trackerd did not answer 'version' (chain $(mgr_alive && echo running || echo gone)): $(cat "$LOG" "$NLOG" 2>/dev/null | tail -n 20)"
 	done
 	[ -n "$MGR" ] || fail "no free port found"
 	A4=127.0.0.1:$PORT
