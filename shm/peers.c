@@ -467,6 +467,7 @@ static AI unsigned sample_rs(const struct peers_ctx *c, uint64_t w, long self, u
 		 gi, g, q, s;
 	unsigned cls = peers_word_cls(w), got = 0, ws = rs - 2;
 	struct peers_plan fresh;
+	uint32_t cand[PEERS_SAMPLE_MAX + ARENA_GROUP];
 	uint8_t idx[ARENA_ARRAY_MAX], t;
 	const uint8_t *r, *base = rec_at(c, off, 0, rs); /* out may alias nothing we read */
 
@@ -513,20 +514,44 @@ static AI unsigned sample_rs(const struct peers_ctx *c, uint64_t w, long self, u
 	g0 = plan->g0;
 	d = plan->d;
 	o = plan->o;
+	if (k > PEERS_SAMPLE_MAX) {
+		/* Beyond the candidate buffer: cut the last group short (slightly biased). */
+		for (gi = 0, g = g0; gi < groups && got < k; gi++, g = (g + d) & (groups - 1)) {
+			for (q = 0; q < ARENA_GROUP; q++) {
+				s = g * ARENA_GROUP + ((o + q) & (ARENA_GROUP - 1));
+				r = base + (size_t)s * rs;
+				memcpy(out + (size_t)got * ws, r, ws);
+				got += (port_of(r, rs) != 0) & ((long)s != self);
+				if (got == k)
+					break;
+			}
+		}
+		return got;
+	}
 	/*
-	 * Branch-free copy: each entry is written at position got (< k, so
-	 * inside out) and kept only if it is a peer other than self.
+	 * Collect whole groups (branch-free: every slot is written, kept only
+	 * if it holds a peer other than self) until there are at least k
+	 * candidates, then drop the surplus (at most a group's worth) chosen
+	 * uniformly among all of them, so no group is favoured for being
+	 * sparse or dense.
 	 */
 	for (gi = 0, g = g0; gi < groups && got < k; gi++, g = (g + d) & (groups - 1)) {
 		for (q = 0; q < ARENA_GROUP; q++) {
-			s = g * ARENA_GROUP + ((o + q) & (ARENA_GROUP - 1));
-			r = base + (size_t)s * rs;
-			memcpy(out + (size_t)got * ws, r, ws);
-			got += (port_of(r, rs) != 0) & ((long)s != self);
-			if (got == k)
-				break;
+			s = g * ARENA_GROUP + q;
+			cand[got] = s;
+			got += (port_of(base + (size_t)s * rs, rs) != 0) & ((long)s != self);
 		}
 	}
+	for (i = got; i > k; i--) {
+		j = below(rng, i);
+		s = cand[j];
+		cand[j] = cand[i - 1];
+		cand[i - 1] = s;
+	}
+	if (got > k)
+		got = k;
+	for (i = 0; i < got; i++)
+		memcpy(out + (size_t)i * ws, base + (size_t)cand[i] * rs, ws);
 	return got;
 }
 

@@ -34,6 +34,8 @@
 #define PEERS_FUTURE_TICKS 128u
 /* Longest peer age the tick counter can express unambiguously (seconds). */
 #define PEERS_MAX_AGE 43200u
+/* Largest sample drawn without bias from a hash-table swarm (any reply fits). */
+#define PEERS_SAMPLE_MAX 256u
 /* Hash-table loads: grow above 13/16, shrink below 3/16, back to an array at 32 peers. */
 #define PEERS_ARRAY_BACK 32u
 
@@ -116,10 +118,10 @@ void peers_plan(const struct peers_ctx *c, uint64_t w, unsigned k, uint64_t *rng
  * Hash tables: groups of ARENA_GROUP slots visited from a random start with
  * a random odd stride (a permutation of the groups), from a random offset
  * inside each group. plan (may be NULL) is used if drawn for this w.
- * Arrays give every other peer exactly the same chance; the group walk
- * gives peers in sparse groups a slightly better one (the last group
- * visited is often cut short, more often when it is dense): measured
- * within about +-10% of the mean at the extremes of a 2,000-peer swarm.
+ * Whole groups are collected until there are k candidates and the surplus
+ * is dropped uniformly. Arrays give every other peer exactly the same
+ * chance; the group walk very nearly so (a group that ends the walk
+ * brings a surplus with it; measured within a few percent).
  */
 unsigned peers_sample(const struct peers_ctx *c, uint64_t w, long self, unsigned k, uint64_t *rng,
 		      const struct peers_plan *plan, uint8_t *out);

@@ -422,9 +422,11 @@ static inline uint32_t rec_peers(const struct layout_trec *rec)
 /*
  * One request: start the stripe header and index slot loads together,
  * then (peeking at the index without the lock, only to prefetch) the
- * record's, so its miss overlaps taking the lock.
+ * record's, so its miss overlaps taking the lock. Returns the record the
+ * index points at (unlocked: only for more prefetching), or NULL.
  */
-static inline void prefetch_one(const struct torrents *t, unsigned s, uint64_t h)
+static inline const struct layout_trec *prefetch_one(const struct torrents *t, unsigned s,
+						     uint64_t h)
 {
 	const uint32_t *e = &sindex(t, s)[home_of(t, h)];
 	uint32_t v, r;
@@ -436,7 +438,9 @@ static inline void prefetch_one(const struct torrents *t, unsigned s, uint64_t h
 	if (v && (v >> t->ibits) == entry_of(t, h, 0) >> t->ibits && r < t->cap) {
 		__builtin_prefetch(&srecs(t, s)[r]);
 		__builtin_prefetch((const uint8_t *)&srecs(t, s)[r] + 47);
+		return &srecs(t, s)[r];
 	}
+	return NULL;
 }
 
 static void key_of(const struct torrents_announce *a, uint8_t key[18])
@@ -465,14 +469,27 @@ static int announce_h(struct torrents *t, const struct torrents_announce *a, uin
 	bool created = false, stopped = a->event == TORRENTS_EVENT_STOPPED;
 	uint8_t key[18];
 	struct peers_plan plan = { 0 };
+	const struct layout_trec *pre;
 	uint32_t slot, before;
 	long r, p = -1;
+	uint64_t w;
 
 	memset(ret, 0, sizeof(*ret));
 	if (!a->peer.port)
 		return -EINVAL;
 	key_of(a, key);
-	prefetch_one(t, s, h);
+	pre = prefetch_one(t, s, h);
+	if (pre) {
+		/*
+		 * Still unlocked: a racy read of the peer word, to start loading
+		 * the requester's slot and a sample's groups while the lock and
+		 * the record arrive. The sample redraws if the word changed.
+		 */
+		w = __atomic_load_n(&pre->fam[fam], __ATOMIC_RELAXED);
+		peers_prefetch(&c, w, key);
+		if (!stopped && a->numwant && arena_class_is_hash(peers_word_cls(w)))
+			peers_plan(&c, w, a->numwant, rs, &plan);
+	}
 	rc = lock_stripe(t, s);
 	if (rc)
 		return rc;
@@ -501,9 +518,6 @@ static int announce_h(struct torrents *t, const struct torrents_announce *a, uin
 	}
 	rec = &srecs(t, s)[r];
 	held = peers_held(rec->fam[fam]);
-	/* Large swarm: start loading the sample's groups before the lookup's miss. */
-	if (!stopped && a->numwant && arena_class_is_hash(peers_word_cls(rec->fam[fam])))
-		peers_plan(&c, rec->fam[fam], a->numwant, rs, &plan);
 	p = peers_find(&c, rec->fam[fam], key);
 	if (p >= 0) {
 		meta = peers_meta(&c, rec->fam[fam], p);
@@ -671,7 +685,7 @@ void torrents_scrape(struct torrents *t, const uint8_t *hashes, unsigned n,
 		if (m > 1)
 			prefetch_hashes(t, h, m);
 		else
-			prefetch_one(t, stripe_of(t, h[0]), h[0]);
+			(void)prefetch_one(t, stripe_of(t, h[0]), h[0]);
 		for (i = 0; i < m; i++) {
 			ih = hashes + (size_t)(base + i) * TORRENTS_HASH_LEN;
 			s = stripe_of(t, h[i]);
