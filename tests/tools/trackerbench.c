@@ -13,8 +13,8 @@
  *
  * - Workload. The torrents have Zipf-like popularity, p(i) ~ 1/(i+1)^s. Each
  *   simulated peer is bound once, at setup, to one torrent drawn by
- *   popularity, to one socket, to a port and to a peer id made from its index and
- *   the seed. The tracker tells peers apart by source address and port, so
+ *   popularity, to one socket, to a port, and to a peer id made from its
+ *   index and the seed. The tracker tells peers apart by source address and port, so
  *   ports count from 1024 upwards over all peers (64,512 of them before they
  *   repeat) while the sockets share one address; with --source each socket
  *   has an address of its own and the ports count over its own peers.
@@ -637,7 +637,10 @@ static void check_reply(struct thread *t, unsigned si, const uint8_t *buf, size_
 	slot_release(t, k);
 }
 
-/* One non-blocking receive batch on every socket. Returns replies read. */
+/*
+ * Non-blocking receive batches on every socket, up to TB_RX_ROUNDS each while
+ * they come back full. Returns replies read.
+ */
 static unsigned receive_all(struct thread *t)
 {
 	unsigned si, total = 0;
