@@ -447,6 +447,8 @@ static AI void plan_rs(const struct peers_ctx *c, uint64_t w, unsigned k, uint64
 		r = rec_at(c, off, (uint64_t)g * ARENA_GROUP, rs);
 		for (q = 0; q < ARENA_GROUP * rs; q += 64)
 			__builtin_prefetch(r + q);
+		if (rs != PEERS_REC4) /* 160-byte IPv6 groups may straddle a fourth line */
+			__builtin_prefetch(r + ARENA_GROUP * rs - 1);
 	}
 }
 
