@@ -456,8 +456,9 @@ static void key_of(const struct torrents_announce *a, uint8_t key[18])
 	}
 }
 
+/* One announce; pp: a plan drawn (and prefetched) by a batch, or NULL. */
 static int announce_h(struct torrents *t, const struct torrents_announce *a, uint64_t h,
-		      uint8_t *peers_out, struct torrents_result *ret)
+		      const struct peers_plan *pp, uint8_t *peers_out, struct torrents_result *ret)
 {
 	uint64_t *rs = rng(), held;
 	unsigned s = stripe_of(t, h);
@@ -478,7 +479,9 @@ static int announce_h(struct torrents *t, const struct torrents_announce *a, uin
 	if (!a->peer.port)
 		return -EINVAL;
 	key_of(a, key);
-	pre = prefetch_one(t, s, h);
+	pre = pp ? NULL : prefetch_one(t, s, h);
+	if (pp)
+		plan = *pp;
 	if (pre) {
 		/*
 		 * Still unlocked: a racy read of the peer word, to start loading
@@ -591,7 +594,7 @@ out:
 int torrents_announce(struct torrents *t, const struct torrents_announce *a, uint8_t *peers_out,
 		      struct torrents_result *ret)
 {
-	return announce_h(t, a, thash(t, a->info_hash), peers_out, ret);
+	return announce_h(t, a, thash(t, a->info_hash), NULL, peers_out, ret);
 }
 
 /* Prefetch the index slots, then the records, of up to BATCH hashes. */
@@ -617,48 +620,72 @@ static void prefetch_hashes(const struct torrents *t, const uint64_t *h, unsigne
 }
 
 /*
- * Batches hide memory latency: hash every request and prefetch its index
- * slot, then (reading the index without the lock, only to prefetch)
- * its record, then its peer block, and only then run the announces one
- * by one under their locks. Reads done to prefetch may race with writers;
- * they only ever choose what to prefetch, and stay inside the segment.
+ * Batches hide memory latency with a software pipeline: request i is
+ * hashed and its index slot prefetched, while request i - D (reading the
+ * index without the lock, only to prefetch) gets its record prefetched,
+ * request i - 2D its requester's peer slot and its sample's groups
+ * (drawing the sample plan early), and request i - 3D is run under its
+ * lock with everything in cache. Reads done to prefetch may race with
+ * writers; they only choose what to prefetch and stay inside the segment.
  */
+#define PIPE_D 4
+#define PIPE_RING 16
+
 int torrents_announce_many(struct torrents *t, const struct torrents_announce *a, unsigned n,
 			   uint8_t *const *peers_out, struct torrents_result *ret)
 {
-	uint64_t h[BATCH];
-	uint32_t r[BATCH], e, tag;
-	unsigned i, j, m, s, base;
+	uint64_t *rs = rng(), h[PIPE_RING], w;
+	struct peers_plan plan[PIPE_RING];
+	uint32_t r[PIPE_RING], e;
+	unsigned i, k, s, f;
 	struct peers_ctx c;
 	uint8_t key[18];
-	uint64_t w;
+	long j;
 	int rc, first = 0;
 
-	for (base = 0; base < n; base += m) {
-		m = n - base < BATCH ? n - base : BATCH;
-		for (i = 0; i < m; i++)
-			h[i] = thash(t, a[base + i].info_hash);
-		prefetch_hashes(t, h, m);
-		for (i = 0; i < m; i++) {
-			s = stripe_of(t, h[i]);
-			e = __atomic_load_n(&sindex(t, s)[home_of(t, h[i])], __ATOMIC_RELAXED);
-			tag = entry_of(t, h[i], 0) >> t->ibits;
-			r[i] = UINT32_MAX;
-			if (e && (e >> t->ibits) == tag && (e & t->imask) - 1 < t->cap)
-				r[i] = (e & t->imask) - 1;
+	_Static_assert(PIPE_RING > 3 * PIPE_D, "ring holds the pipeline");
+	for (i = 0; i < n + 3 * PIPE_D; i++) {
+		if (i < n) {
+			k = i % PIPE_RING;
+			h[k] = thash(t, a[i].info_hash);
+			s = stripe_of(t, h[k]);
+			__builtin_prefetch(&sindex(t, s)[home_of(t, h[k])]);
+			__builtin_prefetch(&t->stripes[s], 1);
 		}
-		for (i = 0; i < m; i++) {
-			if (r[i] == UINT32_MAX)
-				continue;
-			j = a[base + i].peer.ipv6 ? 1 : 0;
-			s = stripe_of(t, h[i]);
-			w = __atomic_load_n(&srecs(t, s)[r[i]].fam[j], __ATOMIC_RELAXED);
-			c = ctx_of(t, s, (int)j);
-			key_of(&a[base + i], key);
-			peers_prefetch(&c, w, key);
+		j = (long)i - PIPE_D;
+		if (j >= 0 && j < (long)n) {
+			k = (unsigned)j % PIPE_RING;
+			s = stripe_of(t, h[k]);
+			e = __atomic_load_n(&sindex(t, s)[home_of(t, h[k])], __ATOMIC_RELAXED);
+			r[k] = (e & t->imask) - 1;
+			if (e && (e >> t->ibits) == entry_of(t, h[k], 0) >> t->ibits &&
+			    r[k] < t->cap) {
+				__builtin_prefetch(&srecs(t, s)[r[k]]);
+				__builtin_prefetch((const uint8_t *)&srecs(t, s)[r[k]] + 47);
+			} else {
+				r[k] = UINT32_MAX;
+			}
 		}
-		for (i = 0; i < m; i++) {
-			rc = announce_h(t, &a[base + i], h[i], peers_out[base + i], &ret[base + i]);
+		j = (long)i - 2 * PIPE_D;
+		if (j >= 0 && j < (long)n) {
+			k = (unsigned)j % PIPE_RING;
+			plan[k] = (struct peers_plan){ 0 };
+			if (r[k] != UINT32_MAX) {
+				f = a[j].peer.ipv6 ? 1 : 0;
+				s = stripe_of(t, h[k]);
+				w = __atomic_load_n(&srecs(t, s)[r[k]].fam[f], __ATOMIC_RELAXED);
+				c = ctx_of(t, s, (int)f);
+				key_of(&a[j], key);
+				peers_prefetch(&c, w, key);
+				if (a[j].event != TORRENTS_EVENT_STOPPED && a[j].numwant &&
+				    arena_class_is_hash(peers_word_cls(w)))
+					peers_plan(&c, w, a[j].numwant, rs, &plan[k]);
+			}
+		}
+		j = (long)i - 3 * PIPE_D;
+		if (j >= 0 && j < (long)n) {
+			k = (unsigned)j % PIPE_RING;
+			rc = announce_h(t, &a[j], h[k], &plan[k], peers_out[j], &ret[j]);
 			if (rc && !first)
 				first = rc;
 		}
