@@ -278,18 +278,58 @@ static void pin_to_cpu(int cpu)
 	}
 }
 
+/*
+ * The sockets worker i of n serves, per family: with at least as many
+ * workers as sockets, socket i % nsock (workers share); with more sockets
+ * (inherited ones, or before a shrinking reload), every socket j with
+ * j % n == i, so that no socket is left unread. At most
+ * WORKER_MAX_SOCKETS / 2 per family.
+ */
+static unsigned family_sockets(const int *fds, unsigned nsock, unsigned i, unsigned n, int *out)
+{
+	unsigned j, k = 0;
+
+	if (!nsock)
+		return 0;
+	if (nsock <= n) {
+		out[0] = fds[i % nsock];
+		return 1;
+	}
+	for (j = i; j < nsock && k < WORKER_MAX_SOCKETS / 2; j += n)
+		out[k++] = fds[j];
+	return k;
+}
+
+static unsigned assign_sockets(const struct sup *s, unsigned i, int *out)
+{
+	unsigned n = family_sockets(s->net.fd4, s->net.n4, i, s->nworkers, out);
+
+	return n + family_sockets(s->net.fd6, s->net.n6, i, s->nworkers, out + n);
+}
+
+/* Say so when some inherited sockets cannot be given to any worker. */
+static void check_coverage(const struct sup *s)
+{
+	unsigned most = s->nworkers * (WORKER_MAX_SOCKETS / 2);
+
+	if (s->net.n4 > most || s->net.n6 > most)
+		log_msg(LOG_WARNING,
+			"%u workers serve at most %u sockets per family; %u IPv4 and %u IPv6 "
+			"sockets were passed, the rest stay unread",
+			s->nworkers, most, s->net.n4, s->net.n6);
+}
+
 static void __attribute__((noreturn)) run_worker(struct sup *s, struct child *k, unsigned slot)
 {
 	struct worker_params p;
-	int keep[3];
+	int keep[WORKER_MAX_SOCKETS + 1];
 	unsigned nkeep = 0;
 	char role[32];
 
 	memset(&p, 0, sizeof(p));
-	if (s->net.n4)
-		p.fds[p.nfds++] = keep[nkeep++] = s->net.fd4[k->index % s->net.n4];
-	if (s->net.n6)
-		p.fds[p.nfds++] = keep[nkeep++] = s->net.fd6[k->index % s->net.n6];
+	nkeep = assign_sockets(s, k->index, p.fds);
+	p.nfds = nkeep;
+	memcpy(keep, p.fds, nkeep * sizeof(keep[0]));
 	keep[nkeep++] = segment_fd(s->seg);
 	snprintf(role, sizeof(role), "worker/%u", k->index);
 	child_setup(s, role, keep, nkeep);
@@ -561,6 +601,7 @@ static void reload(struct sup *s)
 	n = resolve_workers(&nc);
 	if (s->inherited) {
 		s->nworkers = n; /* the workers share the inherited sockets */
+		check_coverage(s);
 	} else if (n != s->nworkers) {
 		/* One socket per worker: grow or shrink the groups first. */
 		unsigned was = s->nworkers;
@@ -933,6 +974,7 @@ int sup_run(const struct conf *c, const struct sup_args *args)
 		net_adopt(&s->net, fds.udp4, fds.n_udp4, fds.udp6, fds.n_udp6);
 		s->inherited = true;
 		fds.n_udp4 = fds.n_udp6 = 0; /* ours now */
+		check_coverage(s);
 	} else {
 		r = net_open(c, s->nworkers, can_steer(s), &s->net);
 		if (r < 0)

@@ -20,7 +20,7 @@
 
 #include "daemon/conf.h"
 
-#define WORKER_MAX_SOCKETS 4
+#define WORKER_MAX_SOCKETS 16
 
 struct segment;
 struct counters_block;
