@@ -6,6 +6,7 @@
 # inherited socket receives traffic (and with one inherited socket per
 # worker, each worker serves its own), and fds whose name does not match
 # their kind are logged and closed while trackerd falls back to its config.
+# Only the control process holds the control socket.
 . "$(dirname "$0")/sd-lib.sh"
 
 # per_worker_rx FAMILY: "slot=value" for each live worker's rx_packets.
@@ -14,7 +15,7 @@ per_worker_rx() {
 }
 
 run() {
-	local backend=$1 addr h out fam n line
+	local backend=$1 addr h out fam n line p ctlino
 	write_conf workers=2
 	sd_start -o "io_backend=$backend"
 	log "=== inherited sockets, io_backend=$backend"
@@ -30,6 +31,19 @@ run() {
 	grep -q "listening on udp .*:$DECOY" "$LOG" && bad "$backend: the configured port $DECOY was bound too"
 	out=$("$UDPTC" -t 300 -r 1 "127.0.0.1:$DECOY" connect)
 	[ $? -eq 1 ] || bad "$backend: the configured port $DECOY answers: $out"
+
+	# The control socket is served by the control process, never a worker.
+	ctlino=$(readlink "/proc/$PID/fd/3")
+	case $ctlino in socket:*) ;; *) bad "$backend: fd 3 of trackerd is not the control socket: $ctlino" ;; esac
+	for p in $(worker_pids); do
+		ls -l "/proc/$p/fd" 2>/dev/null | grep -qF "$ctlino" &&
+			bad "$backend: worker $p holds the control socket"
+	done
+	n=0
+	for p in $(children_of "$PID"); do
+		ls -l "/proc/$p/fd" 2>/dev/null | grep -qF "$ctlino" && n=$((n + 1))
+	done
+	[ "$n" -eq 1 ] || bad "$backend: $n children hold the control socket, expected the control process alone"
 
 	# Both families on the inherited sockets, peers stored and returned.
 	for addr in "${ADDRS[@]}"; do
