@@ -31,7 +31,20 @@
  *   value (logged by name). Then a new worker generation is started on the
  *   same sockets and the old one is sent SIGTERM to drain: both serve the
  *   sockets for a moment, nothing is dropped. The control process is
- *   replaced by one running on the new configuration.
+ *   replaced by one running on the new configuration. A new worker count
+ *   applies too: inherited sockets are simply shared differently; our own
+ *   groups (one socket per worker) grow or shrink first (net_resize()).
+ * - Sockets to workers: worker i serves socket i of each family; when a
+ *   family has fewer sockets than workers they share (i % nsock), when it
+ *   has more (systemd passed several), worker i also takes every socket
+ *   j with j % workers == i, so none is left unread.
+ * - Service manager (daemon/svc.c): sockets and the control socket may be
+ *   inherited; the segment is re-attached from the FD store when its
+ *   header matches (a restart keeps every peer) and stored again; READY=1
+ *   once every worker of the generation has chosen its backend, STATUS=
+ *   every SUP_STATUS_MS, WATCHDOG=1 only while every running worker's
+ *   heartbeat moves (a worker stuck for a whole period is killed and
+ *   restarted), RELOADING=1/READY=1 around reloads, STOPPING=1.
  * - Shutdown: SIGTERM to every child, up to SUP_STOP_MS for them to exit,
  *   SIGKILL for stragglers, reap them all, exit 0.
  */
