@@ -774,6 +774,30 @@ static void child_hammer(struct torrents *t, unsigned seed, unsigned ops)
 				hash_of(hs + j * 20, (uint32_t)((x >> (8 * j)) % 150));
 			torrents_scrape(t, hs, 4, c);
 			break;
+		case 2: {
+			/* A batch (the pipelined path) of 20 announces. */
+			struct torrents_announce ba[20];
+			struct torrents_result br[20];
+			uint8_t bih[20][20], *outs[20];
+			static uint8_t bout[20][18 * 8];
+
+			for (j = 0; j < 20; j++) {
+				hash_of(bih[j], (uint32_t)((x >> j) % 150));
+				outs[j] = bout[j];
+				ba[j] = (struct torrents_announce){
+					bih[j],
+					j & 1 ? peer6((x >> (j + 3)) % 300, 3) :
+						peer4((x >> (j + 3)) % 300, 3),
+					j % 5 == 0 ? TORRENTS_EVENT_STOPPED : 0,
+					(x >> j) & 1,
+					8,
+					1000 + i / 200
+				};
+			}
+			if (torrents_announce_many(t, ba, 20, outs, br))
+				_exit(11);
+			break;
+		}
 		default:
 			cann(t, ih,
 			     (x >> 30) & 1 ? peer6((x >> 32) % 300, 3) : peer4((x >> 32) % 300, 3),
