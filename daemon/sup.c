@@ -59,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -228,6 +229,20 @@ static int cmp_int(const void *a, const void *b)
 }
 
 /* Close every descriptor above stderr except the keep[] ones. */
+/* close_range(2), or a loop on kernels before 5.9. */
+static void close_fds(unsigned lo, unsigned hi)
+{
+	struct rlimit rl;
+	unsigned fd;
+
+	if (close_range(lo, hi, 0) == 0 || errno != ENOSYS)
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < hi)
+		hi = rl.rlim_cur > 65536 ? 65536 : (unsigned)rl.rlim_cur;
+	for (fd = lo; fd <= hi && fd < 65536; fd++)
+		close((int)fd);
+}
+
 static void close_all_but(int *keep, unsigned nkeep)
 {
 	unsigned i;
@@ -238,10 +253,10 @@ static void close_all_but(int *keep, unsigned nkeep)
 		if (keep[i] < lo)
 			continue;
 		if (keep[i] > lo)
-			close_range((unsigned)lo, (unsigned)keep[i] - 1, 0);
+			close_fds((unsigned)lo, (unsigned)keep[i] - 1);
 		lo = keep[i] + 1;
 	}
-	close_range((unsigned)lo, ~0u, 0);
+	close_fds((unsigned)lo, ~0u);
 }
 
 /*
