@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -22,7 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -718,6 +723,22 @@ static ssize_t exchange(int fd, const struct sockaddr_storage *dst, const uint8_
 	return recv(fd, reply, cap, MSG_DONTWAIT);
 }
 
+/* In a child: make io_uring_setup() fail with EPERM, as a container's seccomp policy does. */
+static void deny_io_uring(void)
+{
+	struct sock_filter filt[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filt) / sizeof(filt[0]), .filter = filt };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		_exit(99);
+}
+
 static bool uring_works(void)
 {
 	struct io_uring ring;
@@ -729,8 +750,10 @@ static bool uring_works(void)
 }
 
 static void run_loop_test(struct fixture *f, enum conf_backend backend, unsigned ring_entries,
-			  uint32_t expect_backend)
+			  uint32_t expect_backend, bool deny, const char *expect_log)
 {
+	char log[4096] = "";
+	int errpipe[2];
 	struct sockaddr_storage srv4, srv6;
 	int s4 = bound(AF_INET, &srv4);
 	int s6 = bound(AF_INET6, &srv6);
@@ -747,6 +770,7 @@ static void run_loop_test(struct fixture *f, enum conf_backend backend, unsigned
 	assert_true(s4 >= 0);
 	f->conf.io_backend = backend;
 	f->conf.ring_entries = ring_entries;
+	assert_int_equal(pipe2(errpipe, O_CLOEXEC | O_NONBLOCK), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -761,12 +785,16 @@ static void run_loop_test(struct fixture *f, enum conf_backend backend, unsigned
 		};
 
 		sigaction(SIGTERM, &sa, NULL);
+		dup2(errpipe[1], STDERR_FILENO);
+		if (deny)
+			deny_io_uring();
 		p.fds[p.nfds++] = s4;
 		if (s6 >= 0)
 			p.fds[p.nfds++] = s6;
 		_exit(worker_run(&p));
 	}
 	f->child = pid;
+	close(errpipe[1]);
 
 	/* Connect and announce over IPv4. */
 	n = exchange(c4, &srv4, pkt, mk_connect(pkt, 31), reply, sizeof(reply), 5000);
@@ -860,6 +888,11 @@ static void run_loop_test(struct fixture *f, enum conf_backend backend, unsigned
 		fail_msg("worker did not stop within 5 s of SIGTERM");
 	f->child = 0;
 	assert_int_equal(WEXITSTATUS(status), 0);
+	if (read(errpipe[0], log, sizeof(log) - 1) < 0)
+		log[0] = '\0';
+	close(errpipe[0]);
+	if (!strstr(log, expect_log))
+		fail_msg("worker log lacks '%s': '%s'", expect_log, log);
 
 	/* The child's counter block, complete once it has exited. */
 	assert_int_equal(b->pid, (uint32_t)pid);
@@ -887,7 +920,7 @@ static void run_loop_test(struct fixture *f, enum conf_backend backend, unsigned
 
 static void test_loop_mmsg(void **state)
 {
-	run_loop_test(*state, CONF_BACKEND_MMSG, 64, 2);
+	run_loop_test(*state, CONF_BACKEND_MMSG, 64, 2, false, "with recvmmsg/sendmmsg");
 }
 
 static void test_loop_uring(void **state)
@@ -895,13 +928,64 @@ static void test_loop_uring(void **state)
 	if (!uring_works())
 		skip();
 	/* 64 buffers and slots: the burst of 200 runs the buffer ring dry. */
-	run_loop_test(*state, CONF_BACKEND_IO_URING, 64, 1);
+	run_loop_test(*state, CONF_BACKEND_IO_URING, 64, 1, false, "with io_uring");
 }
 
 static void test_loop_auto(void **state)
 {
 	/* auto: io_uring where it works, else the fallback. */
-	run_loop_test(*state, CONF_BACKEND_AUTO, 512, uring_works() ? 1 : 2);
+	run_loop_test(*state, CONF_BACKEND_AUTO, 512, uring_works() ? 1 : 2, false, "serving");
+}
+
+static void test_loop_auto_fallback(void **state)
+{
+	/* auto where io_uring is forbidden: the fallback serves, and says why once. */
+	run_loop_test(*state, CONF_BACKEND_AUTO, 512, 2, true,
+		      "io_uring unavailable (not permitted");
+}
+
+static void test_uring_required_but_denied(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_storage srv4;
+	int s4 = bound(AF_INET, &srv4);
+	char log[4096] = "";
+	int errpipe[2], status = -1;
+	pid_t pid;
+
+	f->conf.io_backend = CONF_BACKEND_IO_URING;
+	assert_int_equal(pipe2(errpipe, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct worker_params p = {
+			.slot = 5,
+			.cpu = -1,
+			.conf = &f->conf,
+			.seg = f->seg,
+			.stop = &child_stop,
+		};
+
+		dup2(errpipe[1], STDERR_FILENO);
+		deny_io_uring();
+		p.fds[p.nfds++] = s4;
+		_exit(worker_run(&p));
+	}
+	f->child = pid;
+	close(errpipe[1]);
+	/* The child fails at setup, so its exit closes the pipe: no timeout needed. */
+	while (strlen(log) < sizeof(log) - 1 &&
+	       read(errpipe[0], log + strlen(log), sizeof(log) - 1 - strlen(log)) > 0)
+		;
+	close(errpipe[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	f->child = 0;
+	assert_true(WIFEXITED(status));
+	assert_int_not_equal(WEXITSTATUS(status), 0);
+	if (!strstr(log, "io_backend=io_uring but io_uring cannot be set up"))
+		fail_msg("no clear log line: '%s'", log);
+	assert_int_equal(segment_counters(f->seg, 5)->backend, 0);
+	close(s4);
 }
 
 int main(void)
@@ -920,6 +1004,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_loop_mmsg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loop_uring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loop_auto, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loop_auto_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uring_required_but_denied, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
