@@ -252,8 +252,9 @@ EOF
 		# be enabled for a udp:// tracker to be used at all. The DHT here
 		# has no entry point and an empty routing table, the torrent is
 		# private (aria2 then does no DHT lookups for it), and the socket
-		# is bound to loopback. --seed-ratio=0.0: seed until stopped.
-		timeout -k 5 "$CL_LIMIT" aria2c --dir="$data" \
+		# is bound to loopback. --seed-ratio=0.0: seed until stopped;
+		# --no-conf: no ~/.aria2/aria2.conf.
+		timeout -k 5 "$CL_LIMIT" aria2c --no-conf=true --dir="$data" \
 			--enable-dht=true --enable-dht6=false \
 			--dht-listen-port="$port" --dht-file-path="$w/dht.dat" \
 			--bt-enable-lpd=false --enable-peer-exchange=false \
