@@ -146,9 +146,10 @@ cl_need() {
 
 cl_tool() { "$CL_PY" "$CL_TOOLS/torrent-tool.py" "$@"; }
 
-# cl_port HOST: a TCP and UDP port free on HOST right now.
+# cl_port HOST [NOT...]: a TCP and UDP port free on HOST right now, none of
+# NOT.
 cl_port() {
-	"$CL_PY" - "$1" <<'EOF'
+	"$CL_PY" - "$@" <<'EOF'
 import socket, sys
 host = sys.argv[1]
 fam = socket.AF_INET6 if ':' in host else socket.AF_INET
@@ -156,6 +157,9 @@ for _ in range(50):
     t = socket.socket(fam, socket.SOCK_STREAM)
     t.bind((host, 0))
     port = t.getsockname()[1]
+    if str(port) in sys.argv[2:]:
+        t.close()
+        continue
     u = socket.socket(fam, socket.SOCK_DGRAM)
     try:
         u.bind((host, port))
@@ -322,9 +326,8 @@ cl_phase() {
 	mkdir -p "$sd" "$ld"
 	cp "$CL_W/data.bin" "$sd/data.bin"
 	CL_LFILE=$ld/data.bin
-	sp=$(cl_port "$host") || fail "no free port"
-	lp=$(cl_port "$host") || fail "no free port"
-	[ "$sp" != "$lp" ] || lp=$(cl_port "$host")
+	sp=$(cl_port "$host" "$CL_CLOSED") || fail "no free port"
+	lp=$(cl_port "$host" "$CL_CLOSED" "$sp") || fail "no free port"
 	if [ "$leecher" = transmission ]; then
 		cl_start "$leecher" leech "$kind-$leecher-leecher" "$torrent" "$ld" "$host" "$lp"
 		CL_L=$CL_PID
@@ -377,9 +380,9 @@ cl_pair() {
 	url="udp://$taddr/announce"
 	cl_tool make "$CL_W/data.bin" "$url" "$CL_W/real.torrent" || fail "cannot make the torrent"
 	CL_HASH=$(cl_tool infohash "$CL_W/real.torrent")
-	# A closed port: free now, nothing listens on it.
-	closed=$(cl_port "$host") || fail "no free port"
-	case $host in *:*) closed="[$host]:$closed" ;; *) closed="$host:$closed" ;; esac
+	# A closed port: free now, nothing listens on it, and no client gets it.
+	CL_CLOSED=$(cl_port "$host") || fail "no free port"
+	case $host in *:*) closed="[$host]:$CL_CLOSED" ;; *) closed="$host:$CL_CLOSED" ;; esac
 	cl_tool retarget "$CL_W/real.torrent" "udp://$closed/announce" "$CL_W/neg.torrent"
 	[ "$(cl_tool infohash "$CL_W/neg.torrent")" = "$CL_HASH" ] ||
 		fail "retargeted torrent has another info-hash"
