@@ -205,11 +205,17 @@ static int exchange(int fd, const char *req, size_t reqlen, int64_t deadline)
 	FILE *data = NULL;
 	int rc = EXIT_OK;
 	ssize_t n;
-	int r;
+	int send_err;
 
-	r = send_all(fd, req, reqlen, deadline);
-	if (r < 0)
-		return conn_failed("cannot send the request", r);
+	/*
+	 * A server that refuses the connection (too many clients) writes its
+	 * error line and closes before reading the request, so our send can fail
+	 * with EPIPE or ECONNRESET while the answer waits in the socket: read it
+	 * before reporting the send failure.
+	 */
+	send_err = send_all(fd, req, reqlen, deadline);
+	if (send_err < 0 && send_err != -EPIPE && send_err != -ECONNRESET)
+		return conn_failed("cannot send the request", send_err);
 
 	for (;;) {
 		char *nl;
@@ -218,6 +224,8 @@ static int exchange(int fd, const char *req, size_t reqlen, int64_t deadline)
 		/* the server closed with our unread bytes queued: the reply is complete */
 		if (n == -ECONNRESET && data)
 			n = 0;
+		if (n <= 0 && !data && send_err < 0)
+			return conn_failed("cannot send the request", send_err);
 		if (n < 0)
 			return conn_failed("cannot read the reply", (int)n);
 		if (n == 0) {
