@@ -686,9 +686,18 @@ static AI void repair_rs(const struct peers_ctx *c, uint64_t *w, uint32_t *ret_s
 				table_del(c, off, cap - 1, i, rs);
 				continue;
 			}
-			n++;
-			seeders += !!(meta_of(r, rs) & PEERS_SEEDER);
 			i++;
+		}
+		/*
+		 * Count in a second pass: a deletion near the end can shift an
+		 * entry from the start (already seen) to the end (seen again).
+		 */
+		for (i = 0; i < cap; i++) {
+			r = rec_at(c, off, i, rs);
+			if (port_of(r, rs)) {
+				n++;
+				seeders += !!(meta_of(r, rs) & PEERS_SEEDER);
+			}
 		}
 		if (n >= cap)
 			n = 0; /* cannot happen with a table that had a free slot */

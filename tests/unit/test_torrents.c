@@ -991,6 +991,72 @@ static void test_crash_holder(void **state)
 	fix_free(f);
 }
 
+/*
+ * Kill a busy worker at arbitrary points (usually inside a stripe, often
+ * in the middle of moving a swarm to a new block), many times over: every
+ * time, the next process to take the lock repairs the stripe, the table
+ * checks clean, and no arena record is owned twice (a block being moved
+ * may leak, which the quiescent check reports as such).
+ */
+static void test_crash_random(void **state)
+{
+	struct fix *f = fix_new(64, 40000, 20000);
+	struct torrents_gauges g;
+	struct pollfd p;
+	int prog[2], round, st, rc;
+	char why[256], c;
+	pid_t pid;
+
+	(void)state;
+	for (round = 0; round < 25; round++) {
+		assert_int_equal(pipe(prog), 0);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			uint64_t x = 0x2545f4914f6cdd1dULL * (uint64_t)(round + 1);
+			uint8_t ih[20], out[18 * 30];
+			unsigned i;
+
+			close(prog[0]);
+			for (i = 0; i < 5000000; i++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				/* Few torrents, many peers: arrays grow into tables and back. */
+				hash_of(ih, (uint32_t)(x % 6));
+				cann(f->t, ih,
+				     (x >> 8) & 1 ? peer6((x >> 20) % 3000, 1) :
+						    peer4((x >> 20) % 3000, 1),
+				     (x >> 40) % 3 == 0 ? TORRENTS_EVENT_STOPPED : 0, (x >> 44) & 1,
+				     30, 1000, out);
+				if (i == 2000u + (unsigned)round * 97 &&
+				    write(prog[1], "p", 1) != 1)
+					_exit(12);
+			}
+			_exit(0);
+		}
+		close(prog[1]);
+		p = (struct pollfd){ prog[0], POLLIN, 0 };
+		assert_int_equal(poll(&p, 1, 20000), 1);
+		assert_int_equal(read(prog[0], &c, 1), 1);
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFSIGNALED(st));
+		close(prog[0]);
+		rc = torrents_check(f->t, why, sizeof(why));
+		if (rc)
+			fail_msg("round %d: %s", round, why);
+		rc = torrents_check_quiescent(f->t, why, sizeof(why));
+		if (rc && !strstr(why, "leaked"))
+			fail_msg("round %d: %s", round, why);
+	}
+	torrents_get_gauges(f->t, &g);
+	print_message("crash rounds: %llu lock recoveries, %llu peers left\n",
+		      (unsigned long long)g.lock_recoveries,
+		      (unsigned long long)(g.peers4 + g.peers6));
+	fix_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1001,6 +1067,7 @@ int main(void)
 		cmocka_unit_test(test_arena_full),     cmocka_unit_test(test_large_swarm),
 		cmocka_unit_test(test_large_clean),    cmocka_unit_test(test_iterate_gauges),
 		cmocka_unit_test(test_processes),      cmocka_unit_test(test_crash_holder),
+		cmocka_unit_test(test_crash_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
