@@ -16,6 +16,9 @@
  *   costs two system calls per batch and none per datagram.
  * - A socket gets at most MMSGIO_ROUNDS batches before the next socket is
  *   served, so one flooded family cannot starve the other.
+ * - What one recvmmsg returned is answered with one worker_handle_batch()
+ *   call (the store prefetches the batch's announces), straight into the
+ *   per-message reply buffers that sendmmsg then sends.
  * - Each receive buffer holds UDPT_REQUEST_MAX bytes; a longer datagram
  *   comes back with MSG_TRUNC and is counted as drop_truncated.
  * - Replies of one batch go back on the socket they came from with one
@@ -51,6 +54,7 @@ struct mmsgio {
 	struct pollfd pfd[WORKER_MAX_SOCKETS];
 
 	struct mmsghdr rx[MMSGIO_BATCH];
+	unsigned rx_dirty; /* rx[] entries the last recvmmsg wrote */
 	struct iovec rx_iov[MMSGIO_BATCH];
 	struct sockaddr_in6 rx_name[MMSGIO_BATCH];
 	struct mmsghdr tx[MMSGIO_BATCH];
@@ -83,6 +87,8 @@ int mmsgio_open(const struct worker_params *p, struct mmsgio **ret_m)
 		m->rx_iov[i].iov_len = sizeof(m->rx_buf[i]);
 		m->rx[i].msg_hdr.msg_iov = &m->rx_iov[i];
 		m->rx[i].msg_hdr.msg_iovlen = 1;
+		m->rx[i].msg_hdr.msg_name = &m->rx_name[i];
+		m->rx[i].msg_hdr.msg_namelen = sizeof(m->rx_name[i]);
 		m->tx_iov[i].iov_base = m->tx_buf[i];
 		m->tx[i].msg_hdr.msg_iov = &m->tx_iov[i];
 		m->tx[i].msg_hdr.msg_iovlen = 1;
@@ -124,18 +130,18 @@ static int serve_batch(struct mmsgio *m, struct worker_ctx *w, int fd)
 	unsigned ntx = 0, nit = 0;
 	int r;
 
-	for (unsigned i = 0; i < MMSGIO_BATCH; i++) {
-		m->rx[i].msg_hdr.msg_name = &m->rx_name[i];
+	/* The kernel rewrites namelen and flags only of the messages it filled. */
+	for (unsigned i = 0; i < m->rx_dirty; i++) {
 		m->rx[i].msg_hdr.msg_namelen = sizeof(m->rx_name[i]);
-		m->rx[i].msg_hdr.msg_control = NULL;
-		m->rx[i].msg_hdr.msg_controllen = 0;
 		m->rx[i].msg_hdr.msg_flags = 0;
 	}
+	m->rx_dirty = 0;
 	do
 		r = recvmmsg(fd, m->rx, MMSGIO_BATCH, MSG_DONTWAIT, NULL);
 	while (r < 0 && errno == EINTR);
 	if (r <= 0)
 		return 0;
+	m->rx_dirty = (unsigned)r;
 
 	for (int i = 0; i < r; i++) {
 		const struct msghdr *h = &m->rx[i].msg_hdr;
