@@ -29,8 +29,8 @@ struct segment;
 
 struct segment_params {
 	uint64_t max_torrents; /* torrents the table must hold */
-	uint64_t max_peers4;   /* IPv4 peers the arena must hold */
-	uint64_t max_peers6;   /* IPv6 peers the arena must hold */
+	uint64_t max_peers4; /* IPv4 peers the arena must hold */
+	uint64_t max_peers6; /* IPv6 peers the arena must hold */
 };
 
 /* Bytes a segment with these parameters occupies. */
@@ -51,8 +51,8 @@ int segment_create(const struct segment_params *p, const uint8_t connid_key[SEGM
  * -EPROTO (or -errno) and writes the reason into why. The fd is dup'ed
  * (CLOEXEC); the caller keeps its own.
  */
-int segment_attach(int fd, const struct segment_params *expect, struct segment **ret_seg,
-		   char *why, size_t whylen);
+int segment_attach(int fd, const struct segment_params *expect, struct segment **ret_seg, char *why,
+		   size_t whylen);
 
 /* Unmap and close. */
 void segment_close(struct segment *seg);
