@@ -84,6 +84,7 @@
 #define SUP_STABLE_MS 30000u
 #define SUP_STOP_MS 3000u
 #define SUP_STATUS_MS 5000u /* STATUS= refresh for the service manager */
+#define SUP_RETIRE_MS 10000u /* longest overlap of two generations on a reload */
 /* Workers in one generation; two generations must fit the counter slots. */
 #define SUP_WORKERS_MAX ((CTRL_RETIRED_SLOT) / 2)
 
@@ -108,6 +109,7 @@ struct child {
 	uint64_t kill_at; /* CLOCK_MONOTONIC ms, CHILD_DRAINING only */
 	unsigned backoff_ms;
 	unsigned restarts;
+	bool retiring; /* old generation: drained once the new one serves */
 };
 
 struct sup {
@@ -137,6 +139,7 @@ struct sup {
 	uint64_t next_status; /* CLOCK_MONOTONIC ms of the next STATUS= */
 	uint64_t status_requests; /* requests counted at the last STATUS= */
 	uint64_t status_at;
+	uint64_t retire_by; /* drain the old generation by then even if the new one lags */
 };
 
 /* Set by the children's SIGTERM/SIGINT handler. */
@@ -537,7 +540,7 @@ static void reap(struct sup *s)
 			struct counters_block *b = segment_counters(s->seg, slot);
 
 			__atomic_store_n(&b->pid, 0, __ATOMIC_RELAXED);
-			if (k->state == CHILD_DRAINING || s->stopping) {
+			if (k->state == CHILD_DRAINING || k->retiring || s->stopping) {
 				log_msg(k->state == CHILD_DRAINING && WIFEXITED(status) &&
 							!WEXITSTATUS(status) ?
 						LOG_INFO :
@@ -546,6 +549,7 @@ static void reap(struct sup *s)
 					k->generation, how);
 				k->state = CHILD_FREE;
 				k->pid = 0;
+				k->retiring = false;
 				continue;
 			}
 			schedule_restart(k, now);
@@ -651,15 +655,25 @@ static void reload(struct sup *s)
 	s->conf = nc;
 	s->generation++;
 
-	/* Old generation: everything alive now. Start the new one, then drain the old. */
+	/*
+	 * Old generation: everything alive now. Start the new one; the old one
+	 * is told to drain once the new one serves (see retire_old()), so no
+	 * socket is ever without a reader.
+	 */
 	now = now_ms();
 	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
 		old[slot] = s->w[slot].state != CHILD_FREE;
 	for (i = 0; i < s->nworkers; i++)
 		start_worker(s, i);
-	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
-		if (old[slot])
-			stop_child(&s->w[slot], now, SUP_STOP_MS);
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++) {
+		if (!old[slot])
+			continue;
+		if (s->w[slot].state == CHILD_WAITING)
+			s->w[slot].state = CHILD_FREE; /* dead anyway: not restarted */
+		else if (s->w[slot].state == CHILD_RUNNING)
+			s->w[slot].retiring = true;
+	}
+	s->retire_by = now + SUP_RETIRE_MS;
 
 	/* The control process picks the new settings up by being replaced. */
 	if (s->ctrl.state == CHILD_RUNNING) {
@@ -813,13 +827,43 @@ static void send_status(struct sup *s, uint64_t now)
 }
 
 /* sd_notify duties; returns the poll timeout they need (-1: none). */
+/*
+ * Drain the previous generation once the new one serves (or at retire_by):
+ * until then both read the sockets, so a reload never leaves a socket
+ * without a reader.
+ */
+static void retire_old(struct sup *s, uint64_t now, bool serving)
+{
+	unsigned slot, n = 0;
+
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++) {
+		struct child *k = &s->w[slot];
+
+		if (!k->retiring)
+			continue;
+		if (!serving && now < s->retire_by)
+			return;
+		k->retiring = false;
+		stop_child(k, now, SUP_STOP_MS);
+		n++;
+	}
+	if (n && !serving)
+		log_msg(LOG_WARNING,
+			"generation %u is not serving after %u ms, draining the "
+			"previous one anyway",
+			s->generation, SUP_RETIRE_MS);
+}
+
 static int service_timers(struct sup *s)
 {
 	uint64_t now = now_ms();
 	int t = -1;
 
 	if (s->ready_pending && !s->stopping) {
-		if (generation_serving(s)) {
+		bool serving = generation_serving(s);
+
+		retire_old(s, now, serving);
+		if (serving) {
 			s->ready_pending = false;
 			svc_notify_ready();
 			send_status(s, now);
