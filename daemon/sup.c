@@ -29,8 +29,9 @@
  * - Reload: parse and validate into a fresh struct conf; a failure changes
  *   nothing. Keys that need new sockets or a new segment keep their running
  *   value (logged by name). Then a new worker generation is started on the
- *   same sockets and the old one is sent SIGTERM to drain: both serve the
- *   sockets for a moment, nothing is dropped. The control process is
+ *   same sockets, and once all of it serves (each worker has armed its
+ *   receives) the old one is sent SIGTERM to drain: both serve the sockets
+ *   for a moment, nothing is dropped. The control process is
  *   replaced by one running on the new configuration. A new worker count
  *   applies too: inherited sockets are simply shared differently; our own
  *   groups (one socket per worker) grow or shrink first (net_resize()).
