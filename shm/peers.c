@@ -274,7 +274,8 @@ static AI void table_del(const struct peers_ctx *c, uint32_t off, uint32_t mask,
 }
 
 /* Move the set in w into a fresh block of class want. 0 or -ENOSPC. */
-static AI int move_set(const struct peers_ctx *c, uint64_t *w, unsigned want, unsigned rs)
+static AI int move_set(const struct peers_ctx *c, uint64_t *w, unsigned want, bool shrink,
+		       unsigned rs)
 {
 	uint32_t cnt = peers_word_cnt(*w), off = peers_word_off(*w), noff, cap, ncap, i, o;
 	unsigned cls = peers_word_cls(*w), ncls;
@@ -284,6 +285,11 @@ static AI int move_set(const struct peers_ctx *c, uint64_t *w, unsigned want, un
 		return -ENOSPC;
 	cap = arena_class_cap(cls);
 	ncap = arena_class_cap(ncls);
+	if (shrink && ncap >= cap) {
+		/* Only a block as big as ours was left: keep ours. */
+		arena_free(c->ar, noff, ncls, c->shard);
+		return -ENOSPC;
+	}
 	if (arena_class_is_hash(ncls)) {
 		memset(rec_at(c, noff, 0, rs), 0, (size_t)ncap * rs);
 		for (i = 0; i < (arena_class_is_hash(cls) ? cap : cnt); i++) {
@@ -326,7 +332,7 @@ static AI void maybe_shrink(const struct peers_ctx *c, uint64_t *w, unsigned rs)
 			return;
 		want = arena_array_class(cnt);
 	}
-	move_set(c, w, want, rs);
+	move_set(c, w, want, true, rs);
 }
 
 /* --- insert / remove ----------------------------------------------------- */
@@ -361,12 +367,12 @@ static AI int insert_rs(const struct peers_ctx *c, uint64_t *w, const uint8_t *k
 				     cnt < ARENA_ARRAY_MAX ?
 					     arena_array_class(cnt + 1) :
 					     arena_hash_class((cnt + 1) * 16 / 13 + 1),
-				     rs))
+				     false, rs))
 				return -ENOSPC;
 			continue;
 		}
 		if ((uint64_t)(cnt + 1) * 16 > (uint64_t)cap * 13 && cls + 1 < ARENA_CLASSES &&
-		    move_set(c, w, cls + 1, rs) == 0)
+		    move_set(c, w, cls + 1, false, rs) == 0)
 			continue;
 		/* No bigger table to be had: fill this one up to 15/16. */
 		if ((uint64_t)(cnt + 1) * 16 > (uint64_t)cap * 15)

@@ -593,6 +593,49 @@ static void test_arena_full(void **state)
 	fix_free(f);
 }
 
+/* One swarm alone fills a small arena: the table stops growing, fills up, refuses. */
+static void test_big_swarm_full(void **state)
+{
+	struct fix *f = fix_new(10, 3000, 10);
+	struct torrents_clean_result cr;
+	struct torrents_result r;
+	struct torrents_gauges g;
+	uint8_t ih[20], out[6 * 30];
+	uint32_t n, stored = 0;
+
+	(void)state;
+	hash_of(ih, 77);
+	for (n = 0; n < 8000; n++) {
+		r = ann(f->t, ih, peer4(n, 2), 0, n & 1, 0, 10, NULL);
+		if (r.refused == TORRENTS_STORED)
+			stored++;
+		else
+			assert_int_equal(r.refused, TORRENTS_REFUSED_ARENA);
+	}
+	torrents_get_gauges(f->t, &g);
+	assert_int_equal(g.peers4, stored);
+	assert_int_equal(g.refused_arena, 8000 - stored);
+	assert_true(stored >= 1000);
+	check_ok(f->t);
+	/* Every stored peer is still found and updated, and gets a full reply. */
+	for (n = 0; n < stored; n += 97) {
+		r = ann(f->t, ih, peer4(n, 2), 0, true, 30, 300, out);
+		assert_int_equal(r.refused, TORRENTS_STORED);
+		assert_int_equal(r.seeders + r.leechers, stored);
+		assert_int_equal(r.npeers, 30);
+	}
+	check_ok(f->t);
+	/* Expire the early half: the table shrinks and new peers fit again. */
+	clean_all(f->t, 10 + 616, 600, 0, &cr);
+	assert_int_equal(cr.peers4_removed, stored - (stored + 96) / 97);
+	for (n = 0; n < 100; n++) {
+		r = ann(f->t, ih, peer4(100000 + n, 2), 0, false, 0, 640, NULL);
+		assert_int_equal(r.refused, TORRENTS_STORED);
+	}
+	check_ok(f->t);
+	fix_free(f);
+}
+
 /* --- a large swarm against a reference --------------------------------------- */
 
 static void test_large_swarm(void **state)
@@ -1064,10 +1107,10 @@ int main(void)
 		cmocka_unit_test(test_announce_many),  cmocka_unit_test(test_random_choice),
 		cmocka_unit_test(test_completed),      cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_torrent_keep),   cmocka_unit_test(test_table_full),
-		cmocka_unit_test(test_arena_full),     cmocka_unit_test(test_large_swarm),
-		cmocka_unit_test(test_large_clean),    cmocka_unit_test(test_iterate_gauges),
-		cmocka_unit_test(test_processes),      cmocka_unit_test(test_crash_holder),
-		cmocka_unit_test(test_crash_random),
+		cmocka_unit_test(test_arena_full),     cmocka_unit_test(test_big_swarm_full),
+		cmocka_unit_test(test_large_swarm),    cmocka_unit_test(test_large_clean),
+		cmocka_unit_test(test_iterate_gauges), cmocka_unit_test(test_processes),
+		cmocka_unit_test(test_crash_holder),   cmocka_unit_test(test_crash_random),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
