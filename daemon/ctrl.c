@@ -165,7 +165,13 @@ static void fold(struct ctrl *c)
 		for (i = 0; i < COUNTERS__MAX; i++)
 			if (sum[f][i] > c->total[f][i])
 				c->total[f][i] = sum[f][i];
-	metrics_rates_sample(&c->rates, c->total, c->seg, ctlsrv_now_ms());
+}
+
+/* The once-a-second fold: totals, then one sample for the rates. */
+static void fold_tick(struct ctrl *c, uint64_t now_ms)
+{
+	fold(c);
+	metrics_rates_sample(&c->rates, c->total, c->seg, now_ms);
 	c->hist_pos = (c->hist_pos + 1) % CTRL_HIST;
 	memcpy(c->hist[c->hist_pos], c->total, sizeof(c->total));
 	if (c->hist_len < CTRL_HIST)
@@ -726,7 +732,7 @@ int ctrl_run(const struct ctrl_params *p)
 
 		next = clean_due(c, now);
 		if (now >= c->next_fold) {
-			fold(c);
+			fold_tick(c, now);
 			c->next_fold += CTRL_FOLD_MS;
 			if (c->next_fold <= now)
 				c->next_fold = now + CTRL_FOLD_MS;

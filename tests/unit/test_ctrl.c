@@ -140,13 +140,16 @@ static void test_totals_survive_slot_retirement(void **state)
 	for (i = 0; i < 3; i++) {
 		counters_add(b, COUNTERS_FAM_IPV4, COUNTERS_announce, 10);
 		counters_add(b, COUNTERS_FAM_IPV6, COUNTERS_announce, 5);
-		fold(c);
+		fold_tick(c, 1000000 + 1000 * i);
 	}
 	assert_int_equal(c->total[COUNTERS_FAM_IPV4][COUNTERS_announce], 30);
 	assert_int_equal(c->total[COUNTERS_FAM_IPV6][COUNTERS_announce], 15);
 	/* 15 a second, both families, over the last second and over the history. */
 	assert_true(rate(c, COUNTERS_announce, 1) == 15.0);
 	assert_true(rate(c, COUNTERS_announce, 10) == 15.0);
+	/* A command folding in between does not count as a second. */
+	fold(c);
+	assert_true(rate(c, COUNTERS_announce, 1) == 15.0);
 
 	/* The supervisor reuses slot 2: zeroed first, then moved to the retired block. */
 	__atomic_store_n(&b->v[COUNTERS_FAM_IPV4][COUNTERS_announce], 0, __ATOMIC_RELAXED);
