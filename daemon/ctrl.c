@@ -20,9 +20,18 @@
  *   are kept in a ring for rates over 1 s and 10 s.
  * - The control socket is served through daemon/ctlsrv.c; the handlers
  *   below only read (the table under one stripe lock at a time, the
- *   counters without locks). "reload" signals the supervisor, which
- *   replaces this process with one running on the new configuration, so
- *   the signal is sent after the reply has been written.
+ *   counters without locks). "reload" first checks the configuration
+ *   itself, so that trackerctl can print a bad file's line and key; a good
+ *   one is handed to the supervisor with SIGHUP, which replaces this
+ *   process with one running on it, so the signal is sent after the reply
+ *   has been written.
+ * - Metrics: one struct metrics_figures, filled here from the fold, the
+ *   segment and the cleaner, rendered by daemon/metrics.c for "trackerctl
+ *   metrics" and GET /metrics and by daemon/statspage.c for GET / and the
+ *   stats_html_path file, so all of them agree. The peers-per-torrent
+ *   histogram is counted stripe by stripe right after each stripe is
+ *   cleaned and published when a pass completes. The HTTP server
+ *   (daemon/httpd.c) is polled in the same loop as the control socket.
  */
 #include <arpa/inet.h>
 #include <errno.h>
