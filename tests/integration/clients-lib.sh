@@ -218,7 +218,7 @@ cl_start() {
 	case $client in
 	lt)
 		timeout -k 5 "$CL_LIMIT" "$CL_PY" "$CL_TOOLS/lt-peer.py" \
-			"$torrent" "$data" "$hp" "$CL_LIMIT" >"$lg" 2>&1 &
+			"$torrent" "$data" "$hp" "$CL_LIMIT" >"$lg" 2>&1 </dev/null &
 		;;
 	transmission)
 		# transmission-cli reads settings.json from its config dir: no DHT,
@@ -249,7 +249,7 @@ EOF
 		local verify=
 		[ "$role" = seed ] && verify=-v
 		timeout -k 5 "$CL_LIMIT" transmission-cli -g "$w/config" -w "$data" \
-			-p "$port" -M $verify "$torrent" >"$lg" 2>&1 &
+			-p "$port" -M $verify "$torrent" >"$lg" 2>&1 </dev/null &
 		;;
 	aria2)
 		# aria2's UDP tracker client runs on its DHT socket, so DHT must
@@ -267,7 +267,7 @@ EOF
 			--bt-tracker-connect-timeout=5 --bt-tracker-timeout=5 \
 			--summary-interval=1 --enable-color=false \
 			--console-log-level=notice --log="$w/aria2.log" --log-level=info \
-			--stop-with-process=$$ "$torrent" >"$lg" 2>&1 &
+			--stop-with-process=$$ "$torrent" >"$lg" 2>&1 </dev/null &
 		;;
 	rtorrent)
 		# Headless: system.daemon.set runs rtorrent without a terminal;
