@@ -201,3 +201,48 @@ int arena_walk_free(const struct arena *a, uint64_t max,
 	}
 	return 0;
 }
+
+/* Biggest class that fits len records at off (hash classes need alignment). */
+static unsigned fit_class(uint64_t off, uint64_t len)
+{
+	unsigned c = ARENA_CLASSES;
+
+	while (c-- > 0) {
+		if (arena_class_cap(c) > len)
+			continue;
+		if (arena_class_is_hash(c) && off % ARENA_GROUP)
+			continue;
+		return c;
+	}
+	return 0;
+}
+
+uint64_t arena_rebuild(const struct arena *a, const uint64_t *used)
+{
+	uint64_t top = arena_top(a), i = 0, run, freed = 0, pad;
+	unsigned s, c, shard = 0;
+
+	for (s = 0; s < ARENA_SHARDS; s++)
+		for (c = 0; c < ARENA_HEADS_PER_SHARD; c++)
+			a->h->heads[s][c] = ARENA_NIL;
+	while (i < top) {
+		if (used[i / 64] >> (i % 64) & 1) {
+			i++;
+			continue;
+		}
+		for (run = 0; i + run < top && !(used[(i + run) / 64] >> ((i + run) % 64) & 1);)
+			run++;
+		freed += run;
+		while (run) {
+			/* Reach group alignment first when a table block would fit after. */
+			pad = (ARENA_GROUP - i % ARENA_GROUP) % ARENA_GROUP;
+			c = fit_class(i, pad && run >= pad + arena_class_cap(ARENA_ARRAY_CLASSES) ?
+						 pad :
+						 run);
+			arena_free(a, (uint32_t)i, c, shard++);
+			i += arena_class_cap(c);
+			run -= arena_class_cap(c);
+		}
+	}
+	return freed;
+}

@@ -94,4 +94,13 @@ uint64_t arena_top(const struct arena *a);
 int arena_walk_free(const struct arena *a, uint64_t max,
 		    int (*fn)(uint32_t off, unsigned cls, void *arg), void *arg);
 
+/*
+ * Quiescent arena only: forget the free lists and rebuild them from a
+ * bitmap of the records in use (bit i of used[i / 64]; records below the
+ * high-water mark only). Every unused run is carved into the biggest
+ * blocks that fit, so records leaked by a crash are usable again. Returns
+ * the number of free records.
+ */
+uint64_t arena_rebuild(const struct arena *a, const uint64_t *used);
+
 #endif /* TRACKER_SHM_ARENA_H */

@@ -1014,6 +1014,44 @@ int torrents_check_quiescent(struct torrents *t, char *why, size_t whylen)
 	return 0;
 }
 
+static int count_free(uint32_t off, unsigned cls, void *arg)
+{
+	(void)off;
+	*(uint64_t *)arg += arena_class_cap(cls);
+	return 0;
+}
+
+int64_t torrents_reclaim(struct torrents *t)
+{
+	struct layout_trec *rec;
+	uint64_t *bits, top, i, n, before, after, total = 0;
+	uint32_t s, r, off;
+	int f;
+
+	for (f = 0; f < 2; f++) {
+		top = arena_top(&t->ar[f]);
+		bits = calloc(top / 64 + 1, sizeof(uint64_t));
+		if (!bits)
+			return -ENOMEM;
+		for (s = 0; s < t->nstripes; s++) {
+			for (r = 0; r < t->stripes[s].n; r++) {
+				rec = &srecs(t, s)[r];
+				off = peers_word_off(rec->fam[f]);
+				n = peers_held(rec->fam[f]);
+				for (i = off; i < off + n && i < top; i++)
+					bits[i / 64] |= 1ULL << (i % 64);
+			}
+		}
+		before = 0;
+		arena_walk_free(&t->ar[f], top + 1, count_free, &before);
+		after = arena_rebuild(&t->ar[f], bits);
+		free(bits);
+		if (after > before)
+			total += after - before;
+	}
+	return (int64_t)total;
+}
+
 /* --- test hook ----------------------------------------------------------- */
 
 int torrents_debug_lock_stripe(struct torrents *t, unsigned stripe, unsigned damage)

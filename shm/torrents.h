@@ -163,6 +163,15 @@ unsigned torrents_stripe_of(const struct torrents *t, const uint8_t *info_hash);
  */
 int torrents_check_quiescent(struct torrents *t, char *why, size_t whylen);
 
+/*
+ * Quiescent only (nobody else attached or running, e.g. right after
+ * attaching to a segment whose workers died): rebuild the arenas' free
+ * lists from what the swarms hold, so blocks leaked by processes killed
+ * mid-move are usable again. Returns the arena records reclaimed, or
+ * -ENOMEM.
+ */
+int64_t torrents_reclaim(struct torrents *t);
+
 /* Bytes of the segment the table itself uses (stripes, records, index). */
 size_t torrents_table_bytes(const struct torrents *t);
 

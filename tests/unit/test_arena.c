@@ -167,13 +167,39 @@ static void test_many(void **state)
 	box_free(b);
 }
 
+static void test_rebuild(void **state)
+{
+	struct box *b = box_new(4096);
+	uint64_t used[4096 / 64] = { 0 }, n = 0, i;
+	uint32_t keep, lost, o;
+	unsigned c;
+
+	(void)state;
+	assert_int_equal(arena_alloc(&b->a, 5, 0, &keep, &c), 0); /* 6 records */
+	assert_int_equal(arena_alloc(&b->a, ARENA_ARRAY_CLASSES + 1, 0, &lost, &c), 0); /* 256 */
+	assert_int_equal(arena_alloc(&b->a, 2, 0, &o, &c), 0);
+	arena_free(&b->a, o, 2, 0);
+	/* Only the first block is still owned: the 256 leaked, the 3 is free. */
+	for (i = keep; i < keep + 6; i++)
+		used[i / 64] |= 1ULL << (i % 64);
+	assert_int_equal(arena_rebuild(&b->a, used), arena_top(&b->a) - 6);
+	assert_int_equal(arena_walk_free(&b->a, 1000, count_free, &n), 0);
+	assert_int_equal(n, arena_top(&b->a) - 6);
+	/* The leaked table's records serve a table again (no new top). */
+	n = arena_top(&b->a);
+	assert_int_equal(arena_alloc(&b->a, ARENA_ARRAY_CLASSES + 1, 0, &o, &c), 0);
+	assert_int_equal(c, ARENA_ARRAY_CLASSES + 1);
+	assert_int_equal(o, lost);
+	assert_int_equal(arena_top(&b->a), n);
+	box_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_classes),
-		cmocka_unit_test(test_alloc_reuse),
-		cmocka_unit_test(test_exhaustion),
-		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_classes),	   cmocka_unit_test(test_alloc_reuse),
+		cmocka_unit_test(test_exhaustion), cmocka_unit_test(test_many),
+		cmocka_unit_test(test_rebuild),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
