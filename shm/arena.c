@@ -24,7 +24,8 @@
  * per-stripe lock cannot protect the lists, and a second lock would break
  * the "one lock at a time" rule. A process killed between a pop and
  * publishing the block in its torrent leaks that block (bounded by the
- * number of crashes); nothing is ever handed out twice.
+ * number of crashes, and recovered by arena_rebuild() when the arena is
+ * quiescent); nothing is ever handed out twice.
  *
  * Hash-table blocks are aligned to ARENA_GROUP records; the records skipped
  * to align them are pushed onto the class-0 list, so every record below

@@ -42,8 +42,14 @@
  * original of a move), repairs every peer set (duplicates, holes,
  * counts), recounts the torrent and stripe counts, counts the recovery,
  * and only then marks the lock consistent. Blocks being moved at the
- * moment of death may leak (torrents_check_quiescent() reports them); no
- * block is ever shared or handed out twice.
+ * moment of death may leak (torrents_check_quiescent() reports them,
+ * torrents_reclaim() gives them back while nobody else runs); no block is
+ * ever shared or handed out twice.
+ *
+ * Speed. A single announce is three dependent cache misses (index slot,
+ * record, peer block); torrents_announce() overlaps what it can with taking
+ * the lock, and torrents_announce_many() runs a software pipeline over a
+ * batch so that each miss has several announces' time to land.
  *
  * Time. Peers keep a 14-bit last-seen tick of 8 s (131,072 s wrap), so
  * peer_max_age is capped at 43,200 s and each stripe must be cleaned at
