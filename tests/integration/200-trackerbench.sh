@@ -52,7 +52,7 @@ for addr in "${ADDRS[@]}"; do
 		args=(-n -1)
 		maxpeers=20
 	fi
-	line=$(bench "$addr" --strict -w 1 -d 2 -t 1000 --progress "${args[@]}")
+	line=$(bench "$addr" --strict -w 1 -d 2 -t 2000 --progress "${args[@]}")
 	log "$f: $line"
 	resp=$(field responses_per_s "$line")
 	ann=$(field announce_per_s "$line")
@@ -61,7 +61,7 @@ for addr in "${ADDRS[@]}"; do
 	[ "$(field invalid "$line")" = 0 ] || fail "$f: invalid replies: $line"
 	[ "$(field errors "$line")" = 0 ] || fail "$f: error replies: $line"
 	[ "$(field late "$line")" = 0 ] || fail "$f: late replies: $line"
-	[ "$resp" -gt 100 ] && [ "$ann" -gt 0 ] && [ "$scr" -gt 0 ] && [ "$con" -gt 0 ] ||
+	[ "$resp" -gt 0 ] && [ "$ann" -gt 0 ] && [ "$scr" -gt 0 ] && [ "$con" -gt 0 ] ||
 		fail "$f: too few responses of some type: $line"
 	# Lost: at most 1% of what was answered in the measured window.
 	lost=$(field lost "$line")
