@@ -4,8 +4,9 @@
 # few seconds per family: every reply valid, no error replies, responses
 # counted, almost nothing lost, and the daemon's own counters agree. A
 # negative control proves the checker catches a wrong reply (the daemon
-# answers fewer scrape hashes than asked), and the exit statuses for an
-# unreachable tracker and a remote target are checked.
+# answers fewer scrape hashes than asked); the exit statuses for an
+# unreachable tracker and a remote target are checked, and every option of
+# --help must be in the man page.
 . "$(dirname "$0")/lib.sh"
 
 TB=$O/trackerbench
