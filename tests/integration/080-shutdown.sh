@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-2-Clause
 # 080-shutdown: SIGTERM under load ends trackerd with status 0 within 5 s,
-# with every child gone and the control socket removed; SIGINT too.
+# with every child gone and the control socket removed; SIGINT too; and
+# when the supervisor is SIGKILLed its children die with it.
 . "$(dirname "$0")/lib.sh"
 
 run() {
@@ -30,6 +31,19 @@ run() {
 		kill -0 "$c" 2>/dev/null && fail "child $c left after SIGINT"
 	done
 	PID=
+
+	# The supervisor killed outright: its children die with it
+	# (PR_SET_PDEATHSIG), and the next start takes over the stale socket file.
+	start_daemon "$1" "$2"
+	kill -KILL "$PID"
+	wait "$PID" 2>/dev/null
+	for c in $CHILDREN; do
+		wait_until 5 sh -c "! kill -0 $c 2>/dev/null" || fail "child $c outlived a killed supervisor"
+	done
+	PID=
+	start_daemon "$1" "$2"
+	ctl status >/dev/null || fail "no control socket after a restart over a stale one"
+	stop_daemon
 }
 
 for_each_config run
