@@ -610,6 +610,7 @@ static void reload(struct sup *s)
 	char err[CONF_ERR_MAX];
 	char names[512];
 	bool old[CTRL_RETIRED_SLOT];
+	unsigned free_slots;
 	struct conf nc;
 	uint64_t now;
 	unsigned slot, i, n;
@@ -632,6 +633,17 @@ static void reload(struct sup *s)
 			names);
 	keep_restart_keys(&s->conf, &nc);
 	n = resolve_workers(&nc);
+	for (slot = 0, free_slots = 0; slot < CTRL_RETIRED_SLOT; slot++)
+		free_slots += s->w[slot].state == CHILD_FREE || s->w[slot].state == CHILD_WAITING;
+	if (free_slots < n) {
+		/* Only with many workers and reloads faster than a generation drains. */
+		log_msg(LOG_ERR,
+			"reload refused: %u counter slots free, %u needed while the "
+			"previous generation drains; try again",
+			free_slots, n);
+		svc_notify_ready();
+		return;
+	}
 	if (s->inherited) {
 		s->nworkers = n; /* the workers share the inherited sockets */
 		check_coverage(s);
@@ -662,18 +674,16 @@ static void reload(struct sup *s)
 	 * socket is ever without a reader.
 	 */
 	now = now_ms();
-	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
-		old[slot] = s->w[slot].state != CHILD_FREE;
-	for (i = 0; i < s->nworkers; i++)
-		start_worker(s, i);
 	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++) {
-		if (!old[slot])
-			continue;
 		if (s->w[slot].state == CHILD_WAITING)
 			s->w[slot].state = CHILD_FREE; /* dead anyway: not restarted */
-		else if (s->w[slot].state == CHILD_RUNNING)
-			s->w[slot].retiring = true;
+		old[slot] = s->w[slot].state != CHILD_FREE;
 	}
+	for (i = 0; i < s->nworkers; i++)
+		start_worker(s, i);
+	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
+		if (old[slot] && s->w[slot].state == CHILD_RUNNING)
+			s->w[slot].retiring = true;
 	s->retire_by = now + SUP_RETIRE_MS;
 
 	/* The control process picks the new settings up by being replaced. */
