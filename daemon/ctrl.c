@@ -127,8 +127,13 @@ static uint64_t clean_due(struct ctrl *c, uint64_t now)
 	if (c->next_stripe == 0)
 		metrics_hist_reset(&c->hist_acc);
 	if (now - c->pass_start >= interval) {
-		/* Stalled mid-pass (stopped, swapped): go on at the normal pace, no burst. */
-		c->pass_start = now - (uint64_t)c->next_stripe * interval / c->nstripes;
+		/*
+		 * Stalled mid-pass (stopped, swapped): go on at the normal pace, no
+		 * burst. Round up, so that at least the next stripe is due now;
+		 * rounding down could leave it never due on short intervals.
+		 */
+		c->pass_start = now - ((uint64_t)c->next_stripe * interval + c->nstripes - 1) /
+					      c->nstripes;
 	}
 	due = (now - c->pass_start) * c->nstripes / interval + 1;
 	if (due > c->nstripes)

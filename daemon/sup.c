@@ -981,8 +981,19 @@ static int open_segment(struct sup *s, const struct segment_params *sp, struct s
 			svc_remove_stored_fd(SVC_NAME_SWARM);
 			s->seg = NULL;
 		} else {
+			int64_t n;
+
 			log_msg(LOG_NOTICE, "re-attached the stored segment (%zu MiB)",
 				segment_size(s->seg) >> 20);
+			/*
+			 * A child killed while moving a swarm's block can leak it;
+			 * nothing else uses the table yet, so give leaks back now.
+			 */
+			n = torrents_reclaim(segment_torrents(s->seg));
+			if (n < 0)
+				log_errno(LOG_WARNING, (int)n, "cannot reclaim leaked arena blocks, ignoring");
+			else if (n > 0)
+				log_msg(LOG_NOTICE, "reclaimed %lld leaked arena records", (long long)n);
 		}
 		close(fds->swarm);
 		fds->swarm = -1;

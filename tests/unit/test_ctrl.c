@@ -91,6 +91,32 @@ static void test_cleaning_is_staggered(void **state)
 	assert_int_equal(c->clean_errors, 0);
 }
 
+/*
+ * A pass stalled on its last stripes, with the clock already past the
+ * interval (short interval, late timers): every call must clean at least
+ * one stripe, so the pass completes. Rounding the stalled pass's start down
+ * once left the next stripe never due, and the pass never ended.
+ */
+static void test_stalled_pass_always_makes_progress(void **state)
+{
+	struct fixture *f = *state;
+	struct ctrl *c = &f->c;
+	uint64_t now, late;
+	unsigned k, i;
+
+	f->conf.cleaning_interval = 1;
+	late = 2 * 1000 / c->nstripes + 1; /* each wake-up later than a stripe's share */
+	for (k = 1; k < c->nstripes; k++) {
+		c->next_stripe = k;
+		now = c->pass_start + 1000 + 5; /* past the whole interval */
+		for (i = 0; i < 3 && c->next_stripe == k; i++, now += late)
+			clean_due(c, now);
+		assert_true(c->next_stripe > k);
+		c->pass_start = now; /* a fresh state for the next k */
+	}
+	assert_int_equal(c->clean_errors, 0);
+}
+
 static void announce(struct ctrl *c, uint8_t h, uint16_t port, uint32_t now)
 {
 	uint8_t hash[TORRENTS_HASH_LEN] = { h };
@@ -169,6 +195,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cleaning_is_staggered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stalled_pass_always_makes_progress, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_a_pass_removes_expired_peers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_totals_survive_slot_retirement, setup,
 						teardown),
