@@ -53,6 +53,7 @@
  *        reload, torrent, top, workers, version, help. The names save,
  *        allow, deny, unlist, ban and unban are reserved in the table and
  *        answered with "error not supported yet" (rows with .later set).
+ *        Added compatibly: check.
  *
  * Changing the protocol: adding a command, or an optional argument, or a
  * data line is compatible and keeps TRK1 (old clients ignore unknown
@@ -106,6 +107,7 @@ enum ctlproto_cmd {
 	CTLPROTO_CMD_TORRENT,
 	CTLPROTO_CMD_TOP,
 	CTLPROTO_CMD_WORKERS,
+	CTLPROTO_CMD_CHECK,
 	CTLPROTO_CMD_ALLOW,
 	CTLPROTO_CMD_DENY,
 	CTLPROTO_CMD_UNLIST,
@@ -177,6 +179,12 @@ static const struct ctlproto_command ctlproto_commands[CTLPROTO_CMD__MAX]
 		.name = "workers",
 		.usage = "",
 		.help = "one line per worker: pid, cpu, backend, restarts",
+	},
+	[CTLPROTO_CMD_CHECK] = {
+		.name = "check",
+		.privileged = true, /* walks every peer under the stripe locks */
+		.usage = "",
+		.help = "check the torrent table's consistency, one stripe lock at a time",
 	},
 	[CTLPROTO_CMD_ALLOW] = {
 		.name = "allow",
