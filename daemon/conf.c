@@ -40,6 +40,8 @@
 #include <unistd.h>
 
 #include "daemon/conf.h"
+#include "shm/bans.h"
+#include "shm/ratelimit.h"
 
 #define CONF_LINE_MAX 1024u /* characters per line, newline excluded */
 #define CONF_FILE_MAX (1u << 20) /* bytes per file */
@@ -59,6 +61,7 @@ enum conf_type {
 	CT_LISTEN_TCP, /* bool + struct sockaddr_storage, either form above, or "none" */
 	CT_URL, /* char[CONF_PATH_MAX], a URL with a scheme from words[], or "none" = "" */
 	CT_OPTPATH, /* char[CONF_PATH_MAX], absolute, or "none" = "" */
+	CT_STRING, /* char[CONF_PATH_MAX], printable, accepted by the row's check(); "" prints none */
 };
 
 #define CF_POW2 0x1u /* the value must be a power of two */
@@ -80,6 +83,8 @@ struct conf_key {
 	const struct conf_word *words; /* CT_ENUM, NULL-terminated */
 	const char *def;
 	const char *desc;
+	/* CT_STRING: 0 or -EINVAL with the reason; may rewrite "none" as "" (added later) */
+	int (*check)(const char *v, char *out, size_t outlen, char *why, size_t len);
 };
 
 struct suffix {
@@ -114,6 +119,13 @@ static const struct conf_word words_log_level[] = {
 	{ "info", LOG_INFO }, { "debug", LOG_DEBUG },	  { NULL, 0 },
 };
 
+static const struct conf_word words_access[] = {
+	{ "off", CONF_ACCESS_OFF },
+	{ "allow", CONF_ACCESS_ALLOW },
+	{ "deny", CONF_ACCESS_DENY },
+	{ NULL, 0 },
+};
+
 /* URL schemes: the value is the length of the prefix. */
 static const struct conf_word words_tracker_schemes[] = {
 	{ "udp://", 6 },
@@ -127,6 +139,70 @@ static const struct conf_word words_web_schemes[] = {
 	{ "https://", 8 },
 	{ NULL, 0 },
 };
+
+/* A user or group name (or a numeric id): [A-Za-z0-9_.-], at most 32, not starting with '-'. */
+static int check_name(const char *v, char *out, size_t outlen, char *why, size_t len)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 32 || v[0] == '-' || n >= outlen) {
+		snprintf(why, len, "'%.*s' is not a user or group name", 64, v);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ch = v[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-')) {
+			snprintf(why, len, "'%.*s' is not a user or group name", 64, v);
+			return -EINVAL;
+		}
+	}
+	memcpy(out, v, n + 1);
+	return 0;
+}
+
+/* "none" or up to RATELIMIT_EXEMPT_MAX prefixes separated by spaces. */
+static int check_prefixes(const char *v, char *out, size_t outlen, char *why, size_t len)
+{
+	char word[BANS_PREFIX_STRLEN];
+	struct bans_prefix p;
+	unsigned n = 0;
+	const char *s = v;
+
+	if (!strcasecmp(v, "none")) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (strlen(v) >= outlen) {
+		snprintf(why, len, "list too long");
+		return -EINVAL;
+	}
+	while (*s) {
+		size_t wl = strcspn(s, " \t");
+
+		if (wl == 0) {
+			s++;
+			continue;
+		}
+		if (wl >= sizeof(word) || ++n > RATELIMIT_EXEMPT_MAX) {
+			snprintf(why, len, "at most %u prefixes", RATELIMIT_EXEMPT_MAX);
+			return -EINVAL;
+		}
+		memcpy(word, s, wl);
+		word[wl] = '\0';
+		if (bans_parse_prefix(word, &p) < 0) {
+			snprintf(why, len,
+				 "'%s' is not an address prefix (203.0.113.0/24, 2001:db8::/48 or "
+				 "an address)",
+				 word);
+			return -EINVAL;
+		}
+		s += wl;
+	}
+	memcpy(out, v, strlen(v) + 1);
+	return 0;
+}
 
 /* clang-format off */
 /*
@@ -151,6 +227,9 @@ static const struct conf_word words_web_schemes[] = {
 #define K_URL(n, rl, schemes, def, desc) \
 	{ #n, CT_URL, rl, FIELD(n, char[CONF_PATH_MAX]), 0, 0, CONF_PATH_MAX - 1, 0, schemes, \
 	  def, desc }
+#define K_STRING(n, rl, chk, def, desc) \
+	{ #n, CT_STRING, rl, FIELD(n, char[CONF_PATH_MAX]), 0, 0, CONF_PATH_MAX - 1, 0, NULL, \
+	  def, desc, chk }
 #define K_OPTPATH(n, rl, def, desc) \
 	{ #n, CT_OPTPATH, rl, FIELD(n, char[CONF_PATH_MAX]), 0, 1, CONF_PATH_MAX - 1, 0, NULL, \
 	  def, desc }
@@ -211,6 +290,8 @@ static const struct conf_key conf_keys[] = {
 	       "seconds an empty torrent with completed > 0 is kept"),
 	K_UINT(stats_interval, CT_SECONDS, CONF_RELOAD_LIVE, 0, 86400, 0, "0",
 	       "seconds between summary log lines, 0 = off"),
+	K_UINT(snapshot_interval, CT_SECONDS, CONF_RELOAD_LIVE, 0, 604800, 0, "600",
+	       "seconds between snapshots to state_directory, 0 = only at stop and save"),
 	K_ENUM(log_level, CONF_RELOAD_LIVE, words_log_level, "info",
 	       "least important messages logged: err, warning, notice, info, debug"),
 
@@ -224,6 +305,40 @@ static const struct conf_key conf_keys[] = {
 	      "http(s) link to the operator's site on the statistics page, or none"),
 	K_OPTPATH(stats_html_path, CONF_RELOAD_LIVE, "none",
 		  "file the statistics page is written to, or none"),
+
+	/* access list */
+	K_ENUM(access_list_mode, CONF_RELOAD_LIVE, words_access, "off",
+	       "info-hash access list: off, allow (only listed) or deny (listed refused)"),
+	K_OPTPATH(access_list_path, CONF_RELOAD_LIVE, "none",
+		  "file of the access list, one 40-hex info-hash a line, or none"),
+	K_COUNT(access_list_max, CONF_RELOAD_SEGMENT, 0, 100000000ull, "1M",
+		"most info-hashes on the access list (reserves 60 bytes each)"),
+
+	/* privileges and sandbox */
+	K_STRING(user, CONF_RELOAD_SOCKETS, check_name, "trackerd",
+		 "user to switch to when started as root (nobody if missing; root: stay root)"),
+	K_STRING(group, CONF_RELOAD_SOCKETS, check_name, "trackerd",
+		 "group to switch to when started as root (the user's group if missing)"),
+	K_BOOL(seccomp, CONF_RELOAD_LIVE, "yes",
+	       "workers allow only the system calls they need (seccomp filter)"),
+
+	/* abuse limits */
+	K_UINT(ratelimit_requests_per_second, CT_UINT, CONF_RELOAD_LIVE, 0, RATELIMIT_RATE_MAX, 0,
+	       "200", "requests per second one source may send, 0 = no limit"),
+	K_UINT(ratelimit_burst, CT_UINT, CONF_RELOAD_LIVE, 1, RATELIMIT_BURST_MAX, 0, "1000",
+	       "requests one source may send at once before the rate applies"),
+	K_COUNT(ratelimit_slots, CONF_RELOAD_SEGMENT, 0, RATELIMIT_SLOTS_MAX, "1M",
+		"token buckets shared by all sources (8 bytes each), 0 = no rate limit"),
+	K_UINT(source_ipv4_prefix, CT_UINT, CONF_RELOAD_LIVE, 8, 32, 0, "32",
+	       "IPv4 prefix length that counts as one source for the limits"),
+	K_UINT(source_ipv6_prefix, CT_UINT, CONF_RELOAD_LIVE, 16, 128, 0, "64",
+	       "IPv6 prefix length that counts as one source for the limits"),
+	K_UINT(max_peers_per_source, CT_UINT, CONF_RELOAD_LIVE, 0, 65535, 0, "32",
+	       "peers one source may store in one torrent, 0 = no cap"),
+	K_STRING(limits_exempt, CONF_RELOAD_LIVE, check_prefixes, "127.0.0.0/8 ::1",
+		 "prefixes exempt from the rate limit and the source cap, or none"),
+	K_COUNT(ban_max, CONF_RELOAD_SEGMENT, 0, BANS_MAX_LIMIT, "4096",
+		"most prefixes on the ban list (trackerctl ban)"),
 };
 /* clang-format on */
 
@@ -619,6 +734,14 @@ static int set_value(const struct conf_key *k, struct conf *c, const char *v, ch
 			return 0;
 		}
 		return set_path(k, c, v, why, len);
+	case CT_STRING:
+		for (const char *q = v; *q; q++) {
+			if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f) {
+				snprintf(why, len, "control or non-ASCII character in value");
+				return -EINVAL;
+			}
+		}
+		return k->check(v, field(c, k->off), CONF_PATH_MAX, why, len);
 	}
 	snprintf(why, len, "internal error: unknown key type");
 	return -EINVAL;
@@ -701,7 +824,8 @@ static void format_value(const struct conf_key *k, const struct conf *c, char *b
 		return;
 	}
 	case CT_URL:
-	case CT_OPTPATH: {
+	case CT_OPTPATH:
+	case CT_STRING: {
 		const char *v = cfield(c, k->off);
 
 		snprintf(buf, len, "%s", *v ? v : "none");
@@ -945,6 +1069,11 @@ int conf_validate(const struct conf *c, char *err, size_t errlen)
 	if (c->numwant_default > c->numwant_max) {
 		snprintf(err, errlen, "key 'numwant_default': %u must not exceed numwant_max (%u)",
 			 c->numwant_default, c->numwant_max);
+		return -EINVAL;
+	}
+	if (c->access_list_mode != CONF_ACCESS_OFF && !c->access_list_path[0]) {
+		snprintf(err, errlen,
+			 "key 'access_list_mode': an access list needs access_list_path");
 		return -EINVAL;
 	}
 	return 0;

@@ -31,6 +31,13 @@ enum conf_backend {
 	CONF_BACKEND_MMSG,
 };
 
+/* access_list_mode; the values are shm/acl.h's enum acl_mode. */
+enum conf_access {
+	CONF_ACCESS_OFF = 0,
+	CONF_ACCESS_ALLOW = 1,
+	CONF_ACCESS_DENY = 2,
+};
+
 /* How a changed key takes effect on reload. */
 enum conf_reload {
 	CONF_RELOAD_LIVE = 0, /* applied to running processes / new workers */
@@ -82,6 +89,29 @@ struct conf {
 	char tracker_url[CONF_PATH_MAX]; /* tracker_url: shown on the page, "" = none */
 	char homepage_url[CONF_PATH_MAX]; /* homepage_url: http(s) link on the page, "" = none */
 	char stats_html_path[CONF_PATH_MAX]; /* stats_html_path: page written there, "" = off */
+
+	/* access list (added with the access-list part of the state issue) */
+	enum conf_access access_list_mode; /* access_list_mode: off, allow, deny */
+	char access_list_path[CONF_PATH_MAX]; /* access_list_path: one hex hash a line, "" = none */
+	uint64_t access_list_max; /* access_list_max: hashes a list may hold (segment) */
+
+	/* snapshots (added with the snapshot issue) */
+	unsigned snapshot_interval; /* seconds between periodic snapshots, 0 = off */
+
+	/* privileges and sandbox (added with the hardening issue) */
+	char user[CONF_PATH_MAX]; /* user: switched to when started as root */
+	char group[CONF_PATH_MAX]; /* group: likewise */
+	bool seccomp; /* seccomp: workers install a system-call filter */
+
+	/* abuse limits (added with the hardening issue) */
+	unsigned ratelimit_requests_per_second; /* per source, 0 = off */
+	unsigned ratelimit_burst; /* bucket size, requests */
+	uint64_t ratelimit_slots; /* token buckets in the segment */
+	unsigned source_ipv4_prefix; /* prefix length of one source, IPv4 */
+	unsigned source_ipv6_prefix; /* likewise IPv6 */
+	unsigned max_peers_per_source; /* per torrent and family, 0 = no cap */
+	char limits_exempt[CONF_PATH_MAX]; /* limits_exempt: prefixes, "" = none */
+	uint64_t ban_max; /* ban list entries in the segment */
 };
 
 /* Seconds between writes of stats_html_path when stats_interval is 0. */

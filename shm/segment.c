@@ -26,8 +26,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "shm/acl.h"
+#include "shm/bans.h"
 #include "shm/counters.h"
 #include "shm/layout.h"
+#include "shm/ratelimit.h"
 #include "shm/torrents.h"
 
 struct segment {
@@ -36,6 +39,9 @@ struct segment {
 	uint8_t *base;
 	struct layout_hdr *hdr;
 	struct torrents *t;
+	struct acl *acl;
+	struct ratelimit *rl;
+	struct bans *bans;
 };
 
 size_t segment_size_for(const struct segment_params *p)
@@ -82,6 +88,22 @@ static int finish(struct segment *seg, struct segment **ret_seg)
 
 	if (rc)
 		return rc;
+	rc = acl_bind(seg->base + seg->hdr->l.off_acl, seg->hdr->l.max_access, &seg->acl);
+	if (rc) {
+		torrents_unbind(seg->t);
+		return rc;
+	}
+	rc = ratelimit_bind(seg->base + seg->hdr->l.off_ratelimit,
+			    ratelimit_region_size(seg->hdr->l.ratelimit_slots), &seg->rl);
+	if (!rc)
+		rc = bans_bind(seg->base + seg->hdr->l.off_bans,
+			       bans_region_size((uint32_t)seg->hdr->l.ban_max), &seg->bans);
+	if (rc) {
+		ratelimit_unbind(seg->rl);
+		acl_unbind(seg->acl);
+		torrents_unbind(seg->t);
+		return rc;
+	}
 	*ret_seg = seg;
 	return 0;
 }
@@ -128,8 +150,11 @@ int segment_create(const struct segment_params *p, const uint8_t connid_key[SEGM
 	if (rc)
 		goto fail_unmap;
 	rc = torrents_format(seg->base);
+	if (!rc)
+		rc = ratelimit_format(seg->base + l.off_ratelimit, l.ratelimit_slots);
 	if (rc)
 		goto fail_unmap;
+	bans_format(seg->base + l.off_bans, (uint32_t)l.ban_max);
 	/* Magic last: a half-formatted segment never verifies. */
 	__atomic_store_n(&seg->hdr->magic, LAYOUT_MAGIC, __ATOMIC_RELEASE);
 	rc = finish(seg, ret_seg);
@@ -177,18 +202,32 @@ static int verify(const struct layout_hdr *h, size_t fd_size, const struct segme
 	p.max_torrents = h->l.max_torrents;
 	p.max_peers4 = h->l.max_peers4;
 	p.max_peers6 = h->l.max_peers6;
+	p.max_access = h->l.max_access;
+	p.ratelimit_slots = h->l.ratelimit_slots;
+	p.ban_max = h->l.ban_max;
 	if (layout_compute(&p, &l) || memcmp(&l, &h->l, sizeof(l)) != 0) {
 		snprintf(why, whylen, "layout does not match its capacity");
 		return -EPROTO;
 	}
 	if (expect && (expect->max_torrents != p.max_torrents ||
-		       expect->max_peers4 != p.max_peers4 || expect->max_peers6 != p.max_peers6)) {
+		       expect->max_peers4 != p.max_peers4 || expect->max_peers6 != p.max_peers6 ||
+		       expect->max_access != p.max_access)) {
 		snprintf(why, whylen,
-			 "capacity %llu torrents, %llu/%llu peers; configured %llu, %llu/%llu",
+			 "capacity %llu torrents, %llu/%llu peers, %llu listed hashes; "
+			 "configured %llu, %llu/%llu, %llu",
 			 (unsigned long long)p.max_torrents, (unsigned long long)p.max_peers4,
-			 (unsigned long long)p.max_peers6, (unsigned long long)expect->max_torrents,
+			 (unsigned long long)p.max_peers6, (unsigned long long)p.max_access,
+			 (unsigned long long)expect->max_torrents,
 			 (unsigned long long)expect->max_peers4,
-			 (unsigned long long)expect->max_peers6);
+			 (unsigned long long)expect->max_peers6,
+			 (unsigned long long)expect->max_access);
+		return -EPROTO;
+	}
+	if (expect && (expect->ratelimit_slots != p.ratelimit_slots || expect->ban_max != p.ban_max)) {
+		snprintf(why, whylen, "%llu rate-limit slots and %llu bans; configured %llu and %llu",
+			 (unsigned long long)p.ratelimit_slots, (unsigned long long)p.ban_max,
+			 (unsigned long long)expect->ratelimit_slots,
+			 (unsigned long long)expect->ban_max);
 		return -EPROTO;
 	}
 	if (!memcmp(h->stripe_key, zero, sizeof(zero))) {
@@ -266,6 +305,9 @@ void segment_close(struct segment *seg)
 	if (!seg)
 		return;
 	torrents_unbind(seg->t);
+	acl_unbind(seg->acl);
+	ratelimit_unbind(seg->rl);
+	bans_unbind(seg->bans);
 	munmap(seg->base, seg->size);
 	close(seg->fd);
 	free(seg);
@@ -286,11 +328,34 @@ void segment_get_params(const struct segment *seg, struct segment_params *ret)
 	ret->max_torrents = seg->hdr->l.max_torrents;
 	ret->max_peers4 = seg->hdr->l.max_peers4;
 	ret->max_peers6 = seg->hdr->l.max_peers6;
+	ret->max_access = seg->hdr->l.max_access;
+	ret->ratelimit_slots = seg->hdr->l.ratelimit_slots;
+	ret->ban_max = seg->hdr->l.ban_max;
+}
+
+struct ratelimit *segment_ratelimit(struct segment *seg)
+{
+	return seg->rl;
+}
+
+struct bans *segment_bans(struct segment *seg)
+{
+	return seg->bans;
+}
+
+struct acl *segment_acl(struct segment *seg)
+{
+	return seg->acl;
 }
 
 const uint8_t *segment_connid_key(const struct segment *seg)
 {
 	return seg->hdr->connid_key;
+}
+
+void segment_set_connid_key(struct segment *seg, const uint8_t key[SEGMENT_KEY_LEN])
+{
+	memcpy(seg->hdr->connid_key, key, SEGMENT_KEY_LEN);
 }
 
 struct torrents *segment_torrents(struct segment *seg)

@@ -23,7 +23,10 @@
 /* Counter blocks reserved in every segment (workers, current and draining). */
 #define SEGMENT_WORKER_SLOTS 256
 
+struct acl;
+struct bans;
 struct counters_block;
+struct ratelimit;
 struct torrents;
 struct segment;
 
@@ -31,6 +34,9 @@ struct segment_params {
 	uint64_t max_torrents; /* torrents the table must hold */
 	uint64_t max_peers4; /* IPv4 peers the arena must hold */
 	uint64_t max_peers6; /* IPv6 peers the arena must hold */
+	uint64_t max_access; /* info-hashes an access list may hold (added later; 0: none) */
+	uint64_t ratelimit_slots; /* rate-limit buckets (added later; 0: no rate limit) */
+	uint64_t ban_max; /* bans the ban list may hold (added later; 0: no bans) */
 };
 
 /* Bytes a segment with these parameters occupies. */
@@ -61,8 +67,18 @@ int segment_fd(const struct segment *seg);
 size_t segment_size(const struct segment *seg);
 void segment_get_params(const struct segment *seg, struct segment_params *ret);
 const uint8_t *segment_connid_key(const struct segment *seg);
+/*
+ * Replace the connection-id key (restoring it from a snapshot into a fresh
+ * segment). Only before the workers start: they read it once.
+ */
+void segment_set_connid_key(struct segment *seg, const uint8_t key[SEGMENT_KEY_LEN]);
 struct torrents *segment_torrents(struct segment *seg);
 /* Counter block of worker slot i (0 <= i < SEGMENT_WORKER_SLOTS). */
 struct counters_block *segment_counters(struct segment *seg, unsigned i);
+/* The access list's handle (shm/acl.h). */
+struct acl *segment_acl(struct segment *seg);
+/* The rate limiter's and the ban list's handles (shm/ratelimit.h, shm/bans.h). */
+struct ratelimit *segment_ratelimit(struct segment *seg);
+struct bans *segment_bans(struct segment *seg);
 
 #endif /* TRACKER_SHM_SEGMENT_H */

@@ -65,6 +65,13 @@
  * completed again counts again; a stopped announce returns counts but no
  * peers and never creates a torrent; a new torrent whose first peer is
  * refused for lack of arena is not kept.
+ *
+ * Per-source cap (a->source_max): a new peer is not stored when its source
+ * prefix already has source_max peers in that swarm and family; peers
+ * already stored are updated as usual. The count is exact for swarms kept
+ * as arrays and sampled for hash tables (shm/peers.c, peers_count_source()),
+ * so its cost is bounded: at most 64 or PEERS_SOURCE_SCAN records read,
+ * under the lock the insert takes anyway.
  */
 #include "shm/torrents.h"
 
@@ -561,7 +568,12 @@ static int announce_h(struct torrents *t, const struct torrents_announce *a, uin
 		nm = tick | (a->seeding ? PEERS_SEEDER : 0);
 		if (a->event == TORRENTS_EVENT_COMPLETED)
 			nm |= PEERS_COMPLETED;
-		if (peers_insert(&c, &rec->fam[fam], key, nm, &p)) {
+		if (a->source_max && !created &&
+		    peers_count_source(&c, rec->fam[fam], key, a->source_bits, a->source_max,
+				       rs) >= a->source_max) {
+			/* Per-source cap: answered, not stored (see peers_count_source()). */
+			ret->refused = TORRENTS_REFUSED_SOURCE;
+		} else if (peers_insert(&c, &rec->fam[fam], key, nm, &p)) {
 			st->refused_arena++;
 			ret->refused = TORRENTS_REFUSED_ARENA;
 			p = -1;
@@ -787,6 +799,59 @@ int torrents_clean_stripe(struct torrents *t, unsigned stripe, uint32_t now, uin
 		}
 	}
 	unlock_stripe(t, stripe);
+	return 0;
+}
+
+/*
+ * Peer words are cleared before their blocks go back to the arena (a holder
+ * killed in between leaks the block, as any move would), and the stripe
+ * counts follow the records; repair recounts them from the records anyway.
+ */
+int torrents_remove(struct torrents *t, const uint8_t *info_hash,
+		    struct torrents_remove_result *ret)
+{
+	uint64_t h = thash(t, info_hash), w;
+	unsigned s = stripe_of(t, h);
+	struct layout_stripe *st = &t->stripes[s];
+	struct layout_trec *rec;
+	struct peers_ctx c;
+	uint32_t slot, cnt;
+	long r;
+	int f, rc;
+
+	memset(ret, 0, sizeof(*ret));
+	rc = lock_stripe(t, s);
+	if (rc)
+		return rc;
+	r = lookup(t, s, h, info_hash, &slot);
+	if (r < 0) {
+		unlock_stripe(t, s);
+		return -ENOENT;
+	}
+	rec = &srecs(t, s)[r];
+	for (f = 0; f < 2; f++) {
+		w = rec->fam[f];
+		cnt = peers_word_cnt(w);
+		if (!cnt)
+			continue;
+		c = ctx_of(t, s, f);
+		__atomic_store_n(&rec->fam[f], 0, __ATOMIC_RELAXED);
+		barrier();
+		arena_free(c.ar, peers_word_off(w), peers_word_cls(w), c.shard);
+		if (f) {
+			st->peers6 -= cnt;
+			st->held6 -= peers_held(w);
+			ret->peers6 = cnt;
+		} else {
+			st->peers4 -= cnt;
+			st->held4 -= peers_held(w);
+			ret->peers4 = cnt;
+		}
+	}
+	st->seeders -= rec->seeders;
+	rec->seeders = 0;
+	trec_remove(t, s, (uint32_t)r);
+	unlock_stripe(t, s);
 	return 0;
 }
 
@@ -1056,6 +1121,174 @@ int64_t torrents_reclaim(struct torrents *t)
 			total += after - before;
 	}
 	return (int64_t)total;
+}
+
+/* --- snapshots: export and restore -------------------------------------- */
+
+struct export_ctx {
+	const struct torrents_export_ops *ops;
+	void *arg;
+	uint16_t tick;
+	bool v6;
+};
+
+static void export_peer(const uint8_t *r, void *arg)
+{
+	struct export_ctx *x = arg;
+	unsigned rs = x->v6 ? PEERS_REC6 : PEERS_REC4;
+	struct torrents_export_peer p;
+	uint16_t m;
+	uint32_t d;
+
+	memcpy(&m, r + rs - 2, sizeof(m));
+	d = (uint32_t)(x->tick - (m & PEERS_TICK_MASK)) & PEERS_TICK_MASK;
+	p.compact = r;
+	p.ipv6 = x->v6;
+	p.seeder = (m & PEERS_SEEDER) != 0;
+	p.completed = (m & PEERS_COMPLETED) != 0;
+	/* A tick a little ahead of ours is a peer seen "now" (see peers_clean). */
+	p.age = d > PEERS_TICK_MASK - PEERS_FUTURE_TICKS ? 0 : d * PEERS_TICK;
+	x->ops->peer(&p, x->arg);
+}
+
+int torrents_export_stripe(struct torrents *t, unsigned stripe, uint32_t now,
+			   const struct torrents_export_ops *ops, void *arg)
+{
+	struct export_ctx x = { ops, arg, peers_tick(now), false };
+	struct torrents_export_torrent v;
+	struct layout_stripe *st;
+	struct layout_trec *rec;
+	struct peers_ctx c;
+	uint32_t i;
+	int rc, f;
+
+	if (stripe >= t->nstripes)
+		return -EINVAL;
+	rc = lock_stripe(t, stripe);
+	if (rc)
+		return rc;
+	st = &t->stripes[stripe];
+	rc = ops->begin ? ops->begin(st->n, st->peers4, st->peers6, arg) : 0;
+	for (i = 0; i < st->n && !rc; i++) {
+		rec = &srecs(t, stripe)[i];
+		v.info_hash = rec->hash;
+		v.completed = rec->completed;
+		v.empty_age = rec_peers(rec) ? 0 : now - rec->empty_since;
+		if ((int32_t)v.empty_age < 0)
+			v.empty_age = 0;
+		v.npeers4 = peers_word_cnt(rec->fam[0]);
+		v.npeers6 = peers_word_cnt(rec->fam[1]);
+		rc = ops->torrent(&v, arg);
+		if (rc)
+			break;
+		for (f = 0; f < 2; f++) {
+			c = ctx_of(t, stripe, f);
+			x.v6 = f != 0;
+			if (rec->fam[f])
+				peers_foreach(&c, rec->fam[f], export_peer, &x);
+		}
+	}
+	unlock_stripe(t, stripe);
+	return rc;
+}
+
+#define RESTORE_MAX_EMPTY_AGE (1u << 30)
+
+int torrents_restore(struct torrents *t, const uint8_t *info_hash, uint32_t completed,
+		     uint32_t empty_age, const struct torrents_restore_peer *peers, unsigned n,
+		     uint32_t now, struct torrents_restore_result *ret)
+{
+	uint64_t h = thash(t, info_hash), held[2];
+	unsigned s = stripe_of(t, h), i;
+	struct layout_stripe *st = &t->stripes[s];
+	const struct torrents_restore_peer *rp;
+	struct layout_trec *rec;
+	struct peers_ctx c;
+	bool created = false;
+	uint32_t slot, age;
+	uint8_t key[18];
+	uint16_t meta;
+	long r, p;
+	int rc, f;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!n && !completed)
+		return 0; /* the cleaner would drop it at once */
+	rc = lock_stripe(t, s);
+	if (rc)
+		return rc;
+	r = lookup(t, s, h, info_hash, &slot);
+	if (r < 0) {
+		if (st->n >= t->cap || slot == UINT32_MAX) {
+			ret->torrent_dropped = true;
+			ret->peers_dropped = n;
+			goto out;
+		}
+		if (empty_age > RESTORE_MAX_EMPTY_AGE)
+			empty_age = RESTORE_MAX_EMPTY_AGE;
+		r = st->n;
+		rec = &srecs(t, s)[r];
+		memcpy(rec->hash, info_hash, TORRENTS_HASH_LEN);
+		rec->completed = completed;
+		rec->seeders = 0;
+		rec->empty_since = now - empty_age;
+		rec->fam[0] = 0;
+		rec->fam[1] = 0;
+		barrier();
+		sindex(t, s)[slot] = entry_of(t, h, (uint32_t)r);
+		barrier();
+		st->n = (uint32_t)r + 1;
+		st->completed += completed;
+		created = true;
+	}
+	rec = &srecs(t, s)[r];
+	held[0] = peers_held(rec->fam[0]);
+	held[1] = peers_held(rec->fam[1]);
+	for (i = 0; i < n; i++) {
+		rp = &peers[i];
+		f = rp->peer.ipv6 ? 1 : 0;
+		c = ctx_of(t, s, f);
+		if (!rp->peer.port) {
+			ret->peers_dropped++;
+			continue;
+		}
+		memcpy(key, rp->peer.addr, f ? 16 : 4);
+		key[f ? 16 : 4] = (uint8_t)(rp->peer.port >> 8);
+		key[f ? 17 : 5] = (uint8_t)rp->peer.port;
+		if (peers_find(&c, rec->fam[f], key) >= 0) {
+			ret->peers_dropped++;
+			continue;
+		}
+		age = rp->age > PEERS_MAX_AGE ? PEERS_MAX_AGE : rp->age;
+		meta = peers_tick(now - age) | (rp->seeder ? PEERS_SEEDER : 0) |
+		       (rp->completed ? PEERS_COMPLETED : 0);
+		if (peers_insert(&c, &rec->fam[f], key, meta, &p)) {
+			ret->peers_dropped++;
+			continue;
+		}
+		ret->peers_stored++;
+		if (f)
+			st->peers6++;
+		else
+			st->peers4++;
+		if (rp->seeder) {
+			rec->seeders++;
+			st->seeders++;
+		}
+	}
+	st->held4 += peers_held(rec->fam[0]) - held[0];
+	st->held6 += peers_held(rec->fam[1]) - held[1];
+	if (!rec_peers(rec)) {
+		if (created && !rec->completed) {
+			trec_remove(t, s, (uint32_t)r); /* none of its peers fit */
+			ret->torrent_dropped = true;
+		} else if (n && created) {
+			rec->empty_since = now; /* its peers did not fit: empty from now */
+		}
+	}
+out:
+	unlock_stripe(t, s);
+	return 0;
 }
 
 /* --- test hook ----------------------------------------------------------- */

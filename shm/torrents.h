@@ -42,12 +42,16 @@ struct torrents_announce {
 	bool seeding; /* left == 0 */
 	unsigned numwant; /* peers wanted, already capped by the caller */
 	uint32_t now;
+	/* added with the abuse limits (zero: no cap): */
+	uint16_t source_max; /* a new peer is refused when this many of its source are stored */
+	uint8_t source_bits; /* prefix length that makes one source (32 IPv4, 64 IPv6) */
 };
 
 enum torrents_refusal {
 	TORRENTS_STORED = 0, /* the peer is stored (or was removed by stopped) */
 	TORRENTS_REFUSED_TABLE, /* new torrent, table full: not stored */
 	TORRENTS_REFUSED_ARENA, /* new peer, arena full: not stored */
+	TORRENTS_REFUSED_SOURCE, /* new peer, a->source_max of its source stored: not stored */
 };
 
 struct torrents_result {
@@ -175,6 +179,20 @@ int64_t torrents_reclaim(struct torrents *t);
 /* Bytes of the segment the table itself uses (stripes, records, index). */
 size_t torrents_table_bytes(const struct torrents *t);
 
+/* What torrents_remove() dropped. */
+struct torrents_remove_result {
+	uint32_t peers4; /* peers dropped with it */
+	uint32_t peers6;
+};
+
+/*
+ * Drop one torrent now, its peers and its completed counter with it (an
+ * info-hash the access list has just refused). Returns 0, or -ENOENT when
+ * the table does not hold it. Control-process context; one stripe lock.
+ */
+int torrents_remove(struct torrents *t, const uint8_t *info_hash,
+		    struct torrents_remove_result *ret);
+
 /* Used by shm/segment.c: format a fresh segment, bind a handle to a mapped one. */
 int torrents_format(void *seg_base);
 int torrents_bind(void *seg_base, struct torrents **ret);
@@ -190,5 +208,72 @@ void torrents_unbind(struct torrents *t);
 #define TORRENTS_DAMAGE_COUNTS 4u /* stripe counts updated ahead of the data */
 int torrents_debug_lock_stripe(struct torrents *t, unsigned stripe, unsigned damage);
 void torrents_debug_unlock_stripe(struct torrents *t, unsigned stripe);
+
+/* --- snapshots (export and restore) --- */
+
+/* One torrent as torrents_export_stripe() shows it (under the stripe lock). */
+struct torrents_export_torrent {
+	const uint8_t *info_hash; /* 20 bytes, valid during the call only */
+	uint32_t completed;
+	uint32_t empty_age; /* seconds since it became empty (meaningful without peers) */
+	uint32_t npeers4; /* peers that follow, IPv4 first */
+	uint32_t npeers6;
+};
+
+/* One peer as torrents_export_stripe() shows it (under the stripe lock). */
+struct torrents_export_peer {
+	const uint8_t *compact; /* address then port, network order: 6 or 18 bytes */
+	bool ipv6;
+	bool seeder;
+	bool completed; /* its completed event was counted */
+	uint32_t age; /* seconds since its last announce (tick resolution, 0 if ahead) */
+};
+
+/*
+ * What torrents_export_stripe() calls, all under the stripe lock, so none
+ * of them may block, allocate or make a system call. begin gets the
+ * stripe's totals first (an exact bound on what follows) and may refuse
+ * with a non-zero return (e.g. -ENOBUFS: grow the buffer and call again);
+ * then each torrent, followed by exactly its npeers4 + npeers6 peers.
+ */
+struct torrents_export_ops {
+	int (*begin)(uint32_t ntorrents, uint64_t npeers4, uint64_t npeers6, void *arg);
+	int (*torrent)(const struct torrents_export_torrent *t, void *arg);
+	void (*peer)(const struct torrents_export_peer *p, void *arg);
+};
+
+/*
+ * Visit every torrent of one stripe with its peers under the stripe lock;
+ * now is the store's clock (for ages). Returns 0, the first non-zero
+ * return of begin or torrent, or -errno. Control-process context.
+ */
+int torrents_export_stripe(struct torrents *t, unsigned stripe, uint32_t now,
+			   const struct torrents_export_ops *ops, void *arg);
+
+/* A peer to restore: its key, flags and how long ago it last announced. */
+struct torrents_restore_peer {
+	struct torrents_peer peer;
+	bool seeder;
+	bool completed; /* completed already counted for this peer */
+	uint32_t age; /* seconds; the caller drops peers already too old */
+};
+
+struct torrents_restore_result {
+	uint32_t peers_stored;
+	uint32_t peers_dropped; /* arena full, duplicate or invalid (port 0) */
+	bool torrent_dropped; /* table full, or none of its peers fit: not stored */
+};
+
+/*
+ * Insert a torrent (created with completed and empty_age when absent; an
+ * existing one keeps its counters) and add n peers with the given last-seen
+ * ages relative to now, without counting completed again. What does not fit
+ * the capacity is counted, not stored. A torrent without peers is kept only
+ * if completed > 0. Meant for loading a snapshot into a fresh table before
+ * the workers start, but takes the stripe lock like any other writer.
+ */
+int torrents_restore(struct torrents *t, const uint8_t *info_hash, uint32_t completed,
+		     uint32_t empty_age, const struct torrents_restore_peer *peers, unsigned n,
+		     uint32_t now, struct torrents_restore_result *ret);
 
 #endif /* TRACKER_SHM_TORRENTS_H */

@@ -32,6 +32,8 @@ static const char *const all_keys[] = {
 	"max_torrents",	   "max_peers",		 "max_peers_ipv6",     "cleaning_interval",
 	"torrent_keep",	   "stats_interval",	 "log_level",	       "metrics_listen",
 	"tracker_url",	   "homepage_url",	 "stats_html_path",
+	"snapshot_interval",
+	"access_list_mode", "access_list_path", "access_list_max",
 };
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 
