@@ -53,7 +53,9 @@
  *        reload, torrent, top, workers, version, help. The names save,
  *        allow, deny, unlist, ban and unban are reserved in the table and
  *        answered with "error not supported yet" (rows with .later set).
- *        Added compatibly: check.
+		Added compatibly: check.
+ *        Implemented: save (data lines path, bytes, milliseconds,
+ *        torrents, peers_ipv4, peers_ipv6).
  *
  * Changing the protocol: adding a command, or an optional argument, or a
  * data line is compatible and keeps TRK1 (old clients ignore unknown
@@ -156,7 +158,6 @@ static const struct ctlproto_command ctlproto_commands[CTLPROTO_CMD__MAX]
 	[CTLPROTO_CMD_SAVE] = {
 		.name = "save",
 		.privileged = true,
-		.later = true, /* LATER: not implemented yet */
 		.usage = "",
 		.help = "write a snapshot of the torrent table now",
 	},
@@ -191,30 +192,27 @@ static const struct ctlproto_command ctlproto_commands[CTLPROTO_CMD__MAX]
 		.min_args = 1,
 		.max_args = 1,
 		.privileged = true,
-		.later = true, /* LATER: not implemented yet */
 		.arg = { CTLPROTO_ARG_HEX },
 		.usage = "HEX",
-		.help = "add an info-hash to the allow list",
+		.help = "allow mode: add an info-hash to the list and its file",
 	},
 	[CTLPROTO_CMD_DENY] = {
 		.name = "deny",
 		.min_args = 1,
 		.max_args = 1,
 		.privileged = true,
-		.later = true, /* LATER: not implemented yet */
 		.arg = { CTLPROTO_ARG_HEX },
 		.usage = "HEX",
-		.help = "add an info-hash to the deny list",
+		.help = "deny mode: add an info-hash to the list and its file",
 	},
 	[CTLPROTO_CMD_UNLIST] = {
 		.name = "unlist",
 		.min_args = 1,
 		.max_args = 1,
 		.privileged = true,
-		.later = true, /* LATER: not implemented yet */
 		.arg = { CTLPROTO_ARG_HEX },
 		.usage = "HEX",
-		.help = "remove an info-hash from the allow and deny lists",
+		.help = "remove an info-hash from the access list and its file",
 	},
 	[CTLPROTO_CMD_BAN] = {
 		.name = "ban",

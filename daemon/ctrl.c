@@ -32,6 +32,11 @@
  *   histogram is counted stripe by stripe right after each stripe is
  *   cleaned and published when a pass completes. The HTTP server
  *   (daemon/httpd.c) is polled in the same loop as the control socket.
+ * - Snapshots (daemon/snapshot.c): written in this loop every
+ *   snapshot_interval (counted from the newest file on disk, so frequent
+ *   reloads do not postpone them), on "save", and once more when SIGTERM
+ *   stops this process for a shutdown. When the supervisor replaces it at a
+ *   reload it sends CTRL_SIG_REPLACE first, and no snapshot is written.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,14 +48,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/acclist.h"
 #include "daemon/conf.h"
 #include "daemon/ctlsrv.h"
 #include "daemon/ctrl.h"
 #include "daemon/httpd.h"
 #include "daemon/log.h"
 #include "daemon/metrics.h"
+#include "daemon/snapshot.h"
 #include "daemon/statspage.h"
 #include "daemon/sup.h"
+#include "shm/acl.h"
 #include "shm/counters.h"
 #include "shm/segment.h"
 #include "shm/torrents.h"
@@ -93,8 +101,21 @@ struct ctrl {
 	struct metrics_hist hist_acc; /* the pass under way */
 	struct metrics_figures fig; /* scratch for one rendering */
 	uint64_t next_page; /* next write of stats_html_path */
+
+	/* snapshots (daemon/snapshot.c) */
+	uint64_t next_snapshot; /* ms; UINT64_MAX when snapshot_interval is 0 */
+	struct snapshot_status snap; /* the newest one on disk, for the metrics */
 	int page_failed_logged;
 };
+
+/* Set by CTRL_SIG_REPLACE: stopping to be replaced (reload), no final snapshot. */
+static volatile sig_atomic_t ctrl_replaced;
+
+static void on_replace(int sig)
+{
+	(void)sig;
+	ctrl_replaced = 1;
+}
 
 static uint32_t boottime_s(void)
 {
@@ -246,8 +267,11 @@ static const char *backend_name(uint32_t b)
 	return b == 1 ? "io_uring" : b == 2 ? "mmsg" : "starting";
 }
 
+static const char *const access_mode_names[] = { "off", "allow", "deny" };
+
 static int cmd_status(struct ctrl *c, struct ctlsrv_reply *out)
 {
+	struct acl_info ai;
 	struct torrents_gauges g;
 	struct segment_params sp;
 	uint64_t now = (uint64_t)time(NULL);
@@ -275,6 +299,9 @@ static int cmd_status(struct ctrl *c, struct ctlsrv_reply *out)
 	ctlsrv_reply_printf(out, "requests_per_second=%.1f\n", requests_rate(c, 10));
 	ctlsrv_reply_printf(out, "requests_per_second_1s=%.1f\n", requests_rate(c, 1));
 	ctlsrv_reply_printf(out, "cleaning_passes=%llu\n", (unsigned long long)c->passes);
+	acl_get_info(segment_acl(c->seg), &ai);
+	ctlsrv_reply_printf(out, "access_list_mode=%s\naccess_list_entries=%llu\n",
+			    access_mode_names[ai.mode % 3], (unsigned long long)ai.count);
 	/* Where each live worker runs and how it reads its sockets. */
 	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++) {
 		const struct counters_block *b = segment_counters(c->seg, slot);
@@ -369,6 +396,9 @@ static const struct metrics_figures *collect_figures(struct ctrl *c)
 	f->clean_errors = c->clean_errors;
 	f->cleaned = c->cleaned;
 	f->hist = c->peers_hist;
+	f->snapshot_valid = c->snap.valid;
+	f->snapshot_time = c->snap.time;
+	f->snapshot_bytes = c->snap.bytes;
 	if (c->http) {
 		httpd_get_stats(c->http, &hs);
 		f->http_requests = hs.ok;
@@ -647,6 +677,19 @@ static int cmd_reload(struct ctrl *c, struct ctlsrv_reply *out)
 		log_msg(LOG_ERR, "reload failed, nothing changed: %s", err);
 		return ctlsrv_reply_error(out, r, "reload failed, nothing changed: %s", err);
 	}
+	if (nc.access_list_mode != CONF_ACCESS_OFF) {
+		/* The new control process loads it; a bad file is reported here. */
+		struct acclist l;
+		bool missing;
+
+		r = acclist_load(nc.access_list_path, &l, &missing, err, sizeof(err));
+		if (r < 0) {
+			log_msg(LOG_ERR, "reload failed, nothing changed: access list: %s", err);
+			return ctlsrv_reply_error(
+				out, r, "reload failed, nothing changed: access list: %s", err);
+		}
+		acclist_free(&l);
+	}
 	if (conf_diff_restart_keys(c->conf, &nc, names, sizeof(names)) > 0)
 		ctlsrv_reply_printf(out, "needs_restart=%s\n", names);
 	c->reload_requested = true;
@@ -685,6 +728,140 @@ static int cmd_check(struct ctrl *c, struct ctlsrv_reply *out)
 				   (unsigned long long)g.lock_recoveries);
 }
 
+/* --- access list ------------------------------------------------------------ */
+
+_Static_assert((int)CONF_ACCESS_OFF == ACL_MODE_OFF && (int)CONF_ACCESS_ALLOW == ACL_MODE_ALLOW &&
+		       (int)CONF_ACCESS_DENY == ACL_MODE_DENY,
+	       "conf and shm share the access-list modes");
+
+/* At start (and so after every reload): the file in force, logged. */
+static void access_start(struct ctrl *c)
+{
+	struct acl *a = segment_acl(c->seg);
+	struct acclist_result res;
+	char err[ACCLIST_ERR_MAX];
+	struct acl_info info;
+	int r;
+
+	r = acclist_apply_file(a, c->table, (int)c->conf->access_list_mode,
+			       c->conf->access_list_path, &res, err, sizeof(err));
+	acl_get_info(a, &info);
+	if (r < 0)
+		log_msg(LOG_ERR, "access list not loaded, keeping %llu info-hashes in %s mode: %s",
+			(unsigned long long)info.count, access_mode_names[info.mode % 3], err);
+	else if (c->conf->access_list_mode != CONF_ACCESS_OFF)
+		log_msg(LOG_NOTICE, "access list: %s mode, %llu info-hashes from %s%s",
+			access_mode_names[info.mode % 3], (unsigned long long)info.count,
+			c->conf->access_list_path, res.missing ? " (no such file: empty)" : "");
+	if (res.torrents_removed)
+		log_msg(LOG_NOTICE, "access list: removed %llu refused torrents (%llu peers)",
+			(unsigned long long)res.torrents_removed,
+			(unsigned long long)res.peers_removed);
+}
+
+/* allow, deny, unlist: one list whose meaning is the configured mode. */
+static int cmd_access_edit(struct ctrl *c, enum ctlproto_cmd cmd, const char *hex,
+			   struct ctlsrv_reply *out)
+{
+	enum conf_access mode = c->conf->access_list_mode;
+	uint8_t hash[ACCLIST_HASH_LEN];
+	struct acclist_result res;
+	char err[ACCLIST_ERR_MAX];
+	char canon[2 * ACCLIST_HASH_LEN + 1];
+	int r;
+
+	if (acclist_parse_hex(hex, strlen(hex), hash) < 0)
+		return ctlsrv_reply_error(out, -EINVAL, "bad info-hash '%s'", hex);
+	if (mode == CONF_ACCESS_OFF)
+		return ctlsrv_reply_error(out, -EPERM,
+					  "the access list is off (access_list_mode = off)");
+	if ((cmd == CTLPROTO_CMD_ALLOW && mode != CONF_ACCESS_ALLOW) ||
+	    (cmd == CTLPROTO_CMD_DENY && mode != CONF_ACCESS_DENY))
+		return ctlsrv_reply_error(out, -EPERM,
+					  "access_list_mode is %s: use '%s' or 'unlist'",
+					  access_mode_names[mode], access_mode_names[mode]);
+	r = acclist_apply_edit(segment_acl(c->seg), c->table, (int)mode,
+			       c->conf->access_list_path, hash,
+			       cmd == CTLPROTO_CMD_UNLIST ? ACCLIST_REMOVE : ACCLIST_ADD, &res, err,
+			       sizeof(err));
+	acclist_format_hex(hash, canon);
+	if (r < 0) {
+		log_msg(LOG_ERR, "access list: %s %s failed: %s", ctlproto_commands[cmd].name,
+			canon, err);
+		return ctlsrv_reply_error(out, r, "%s", err);
+	}
+	log_msg(LOG_NOTICE, "access list: %s %s (%s mode, %llu listed%s)",
+		ctlproto_commands[cmd].name, canon, access_mode_names[mode],
+		(unsigned long long)res.listed, res.torrents_removed ? ", torrent removed" : "");
+	return ctlsrv_reply_printf(out,
+				   "info_hash=%s\nmode=%s\nlisted=%s\nwas_listed=%s\n"
+				   "file=%s\nfile_changed=%s\naccess_list_entries=%llu\n"
+				   "torrent_removed=%s\npeers_removed=%llu\n",
+				   canon, access_mode_names[mode],
+				   cmd == CTLPROTO_CMD_UNLIST ? "no" : "yes",
+				   res.was_listed ? "yes" : "no", c->conf->access_list_path,
+				   res.file_changed ? "yes" : "no", (unsigned long long)res.listed,
+				   res.torrents_removed ? "yes" : "no",
+				   (unsigned long long)res.peers_removed);
+}
+
+/* --- snapshots (format and writing: daemon/snapshot.c) ------------------------ */
+
+/* Write one now; what is "periodic", "save" or "shutdown". */
+static int take_snapshot(struct ctrl *c, const char *what, struct snapshot_info *ret, char *why,
+			 size_t whylen)
+{
+	int r = snapshot_save_logged(c->conf, c->seg, what, ret, why, whylen);
+
+	if (r == 0) {
+		c->snap.valid = true;
+		c->snap.time = ret->created;
+		c->snap.bytes = ret->bytes;
+	}
+	return r;
+}
+
+static int cmd_save(struct ctrl *c, struct ctlsrv_reply *out)
+{
+	struct snapshot_info info;
+	char why[SNAPSHOT_WHY_MAX];
+	int r = take_snapshot(c, "save", &info, why, sizeof(why));
+
+	if (r < 0)
+		return ctlsrv_reply_error(out, r, "snapshot failed, the previous one is kept: %s",
+					  why);
+	return ctlsrv_reply_printf(out,
+				   "path=%s\nbytes=%llu\nmilliseconds=%llu\ntorrents=%llu\n"
+				   "peers_ipv4=%llu\npeers_ipv6=%llu\n",
+				   info.path, (unsigned long long)info.bytes,
+				   (unsigned long long)info.ms, (unsigned long long)info.torrents,
+				   (unsigned long long)info.peers4, (unsigned long long)info.peers6);
+}
+
+/*
+ * At start: the newest snapshot on disk (for the metrics), and the next
+ * periodic one is due snapshot_interval after it, so that replacing this
+ * process at every reload does not postpone snapshots for ever.
+ */
+static void snapshot_setup(struct ctrl *c, uint64_t now)
+{
+	uint64_t wall = (uint64_t)time(NULL), iv = c->conf->snapshot_interval, due = iv;
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_replace;
+	sigemptyset(&sa.sa_mask);
+	sigaction(CTRL_SIG_REPLACE, &sa, NULL);
+	snapshot_stat(c->conf->state_directory, &c->snap);
+	if (!iv) {
+		c->next_snapshot = UINT64_MAX;
+		return;
+	}
+	if (c->snap.valid)
+		due = c->snap.time + iv <= wall ? 0 : c->snap.time + iv - wall;
+	c->next_snapshot = now + (due < iv ? due : iv) * 1000u;
+}
+
 static int handle(void *ctx, const struct ctlproto_request *req, struct ctlsrv_reply *out)
 {
 	struct ctrl *c = ctx;
@@ -704,6 +881,12 @@ static int handle(void *ctx, const struct ctlproto_request *req, struct ctlsrv_r
 		return cmd_top(c, req, out);
 	case CTLPROTO_CMD_RELOAD:
 		return cmd_reload(c, out);
+	case CTLPROTO_CMD_SAVE:
+		return cmd_save(c, out);
+	case CTLPROTO_CMD_ALLOW:
+	case CTLPROTO_CMD_DENY:
+	case CTLPROTO_CMD_UNLIST:
+		return cmd_access_edit(c, req->cmd, req->argv[0], out);
 	case CTLPROTO_CMD_CHECK:
 		return cmd_check(c, out);
 	default:
@@ -747,6 +930,8 @@ int ctrl_run(const struct ctrl_params *p)
 	int r;
 
 	ctrl_setup(c, p, ctlsrv_now_ms());
+	access_start(c);
+	snapshot_setup(c, ctlsrv_now_ms());
 
 	if (p->control_fd >= 0) {
 		memset(&cfg, 0, sizeof(cfg));
@@ -790,6 +975,15 @@ int ctrl_run(const struct ctrl_params *p)
 		}
 		if (c->next_fold < next)
 			next = c->next_fold;
+		if (now >= c->next_snapshot) {
+			struct snapshot_info si;
+			char why[SNAPSHOT_WHY_MAX];
+
+			take_snapshot(c, "periodic", &si, why, sizeof(why));
+			c->next_snapshot = ctlsrv_now_ms() + p->conf->snapshot_interval * 1000ull;
+		}
+		if (c->next_snapshot < next)
+			next = c->next_snapshot;
 		if (p->conf->stats_html_path[0]) {
 			if (now >= c->next_page) {
 				write_page(c);
@@ -823,6 +1017,13 @@ int ctrl_run(const struct ctrl_params *p)
 	if (c->srv) {
 		ctlsrv_process(c->srv, ctlsrv_now_ms()); /* flush what is ready */
 		ctlsrv_close(c->srv);
+	}
+	if (!ctrl_replaced) {
+		/* A real shutdown (not a reload): the final snapshot. */
+		struct snapshot_info si;
+		char why[SNAPSHOT_WHY_MAX];
+
+		take_snapshot(c, "shutdown", &si, why, sizeof(why));
 	}
 	return 0;
 }

@@ -27,6 +27,13 @@ struct sup_args;
  */
 #define CTRL_RETIRED_SLOT 255u
 
+/*
+ * Sent by the supervisor before SIGTERM when it replaces the control
+ * process (reload): stop without the final snapshot that SIGTERM alone
+ * (a shutdown) writes.
+ */
+#define CTRL_SIG_REPLACE SIGUSR1
+
 struct ctrl_params {
 	const struct conf *conf;
 	struct segment *seg;

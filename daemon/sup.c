@@ -46,8 +46,13 @@
  *   every SUP_STATUS_MS, WATCHDOG=1 only while every running worker's
  *   heartbeat moves (a worker stuck for a whole period is killed and
  *   restarted), RELOADING=1/READY=1 around reloads, STOPPING=1.
- * - Shutdown: SIGTERM to every child, up to SUP_STOP_MS for them to exit,
- *   SIGKILL for stragglers, reap them all, exit 0.
+ * - Shutdown: SIGTERM to every child, up to SUP_STOP_MS for them to exit
+ *   (SUP_SNAPSHOT_STOP_MS for the control process, which writes the final
+ *   snapshot), SIGKILL for stragglers, reap them all, exit 0. A reload
+ *   replaces the control process with CTRL_SIG_REPLACE then SIGTERM, so
+ *   that it exits without a snapshot.
+ * - A fresh segment (none re-attached) is filled from the newest snapshot
+ *   before any child is forked (daemon/snapshot.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,6 +78,8 @@
 #include "daemon/ctrl.h"
 #include "daemon/log.h"
 #include "daemon/net.h"
+#include "daemon/privs.h"
+#include "daemon/snapshot.h"
 #include "daemon/sup.h"
 #include "daemon/svc.h"
 #include "daemon/worker.h"
@@ -84,6 +91,8 @@
 #define SUP_BACKOFF_MAX_MS 10000u
 #define SUP_STABLE_MS 30000u
 #define SUP_STOP_MS 3000u
+/* The control process writes the final snapshot at shutdown: wait this long (< TimeoutStopSec). */
+#define SUP_SNAPSHOT_STOP_MS 12000u
 #define SUP_STATUS_MS 5000u /* STATUS= refresh for the service manager */
 #define SUP_RETIRE_MS 10000u /* longest overlap of two generations on a reload */
 /* Workers in one generation; two generations must fit the counter slots. */
@@ -193,8 +202,11 @@ static void describe_status(int status, char *buf, size_t len)
 	if (WIFEXITED(status))
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
-		snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+		snprintf(buf, len, "killed by signal %d (%s)%s%s", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "",
+			 WTERMSIG(status) == SIGSYS ?
+				 ": a system call outside its seccomp filter (logged above)" :
+				 "");
 	else
 		snprintf(buf, len, "ended with wait status 0x%x", (unsigned)status);
 }
@@ -505,7 +517,7 @@ static void schedule_restart(struct child *k, uint64_t now)
 
 static void reap(struct sup *s)
 {
-	char how[96];
+	char how[160];
 	uint64_t now = now_ms();
 	unsigned slot;
 	int status;
@@ -585,7 +597,7 @@ static void begin_shutdown(struct sup *s, int sig)
 	s->stop_deadline = now + SUP_STOP_MS;
 	for (slot = 0; slot < CTRL_RETIRED_SLOT; slot++)
 		stop_child(&s->w[slot], now, SUP_STOP_MS);
-	stop_child(&s->ctrl, now, SUP_STOP_MS);
+	stop_child(&s->ctrl, now, SUP_SNAPSHOT_STOP_MS); /* it writes the final snapshot */
 }
 
 /* The keys that need a restart keep their running values. */
@@ -603,6 +615,11 @@ static void keep_restart_keys(const struct conf *cur, struct conf *nc)
 	nc->max_torrents = cur->max_torrents;
 	nc->max_peers = cur->max_peers;
 	nc->max_peers_ipv6 = cur->max_peers_ipv6;
+	nc->access_list_max = cur->access_list_max;
+	nc->ratelimit_slots = cur->ratelimit_slots;
+	nc->ban_max = cur->ban_max;
+	memcpy(nc->user, cur->user, sizeof(nc->user));
+	memcpy(nc->group, cur->group, sizeof(nc->group));
 }
 
 static void reload(struct sup *s)
@@ -688,6 +705,7 @@ static void reload(struct sup *s)
 
 	/* The control process picks the new settings up by being replaced. */
 	if (s->ctrl.state == CHILD_RUNNING) {
+		kill(s->ctrl.pid, CTRL_SIG_REPLACE); /* replaced: no final snapshot */
 		stop_child(&s->ctrl, now, SUP_STOP_MS);
 		s->ctrl_restart_now = true;
 	} else if (s->ctrl.state == CHILD_WAITING) {
@@ -1010,6 +1028,8 @@ static int open_segment(struct sup *s, const struct segment_params *sp, struct s
 		log_msg(LOG_INFO, "segment: %zu MiB for %llu torrents, %llu + %llu peers",
 			segment_size(s->seg) >> 20, (unsigned long long)sp->max_torrents,
 			(unsigned long long)sp->max_peers4, (unsigned long long)sp->max_peers6);
+		/* A fresh table (no stored segment): the newest snapshot, before any child runs. */
+		snapshot_startup(&s->conf, s->seg);
 	}
 	svc_store_fd(segment_fd(s->seg), SVC_NAME_SWARM);
 	return 0;
@@ -1053,6 +1073,9 @@ int sup_run(const struct conf *c, const struct sup_args *args)
 	sp.max_torrents = c->max_torrents;
 	sp.max_peers4 = c->max_peers;
 	sp.max_peers6 = c->max_peers_ipv6;
+	sp.max_access = c->access_list_max;
+	sp.ratelimit_slots = c->ratelimit_slots;
+	sp.ban_max = c->ban_max;
 	r = open_segment(s, &sp, &fds);
 	if (r < 0)
 		goto out;
@@ -1088,6 +1111,11 @@ int sup_run(const struct conf *c, const struct sup_args *args)
 			s->control_created = true;
 	}
 	svc_fds_close(&fds); /* whatever we did not take */
+
+	/* Everything that needs root is done: give it up before any fork (daemon/privs.c). */
+	r = privs_switch(c, s->control_created ? c->control_socket : NULL);
+	if (r < 0)
+		goto out;
 
 	if (svc_watchdog_usec(&usec) > 0 && usec >= 2000) {
 		s->watchdog_ms = usec / 2000;
