@@ -34,7 +34,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "daemon/mmsgio.h"
 #include "daemon/udpt.h"
@@ -43,10 +42,6 @@
 
 #define MMSGIO_BATCH WORKER_BATCH_MAX
 #define MMSGIO_ROUNDS 8
-#ifndef MMSGIO_SPIN_US
-/* After a busy round, retry without sleeping for this long (see above). */
-#define MMSGIO_SPIN_US 0
-#endif
 
 struct mmsgio {
 	unsigned nfds;
@@ -185,18 +180,8 @@ static int serve_batch(struct mmsgio *m, struct worker_ctx *w, int fd)
 	return r;
 }
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int mmsgio_run(struct mmsgio *m, struct worker_ctx *w, volatile sig_atomic_t *stop)
 {
-	int64_t t, busy_until = 0;
-
 	worker_tick(w);
 	while (!*stop) {
 		bool busy = false;
@@ -211,10 +196,7 @@ int mmsgio_run(struct mmsgio *m, struct worker_ctx *w, volatile sig_atomic_t *st
 					break;
 			}
 		}
-		t = mono_us();
-		if (busy) {
-			busy_until = t + MMSGIO_SPIN_US;
-		} else if (t >= busy_until) {
+		if (!busy) {
 			int r = poll(m->pfd, m->nfds, 1000);
 
 			if (r < 0 && errno != EINTR && errno != EAGAIN)

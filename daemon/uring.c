@@ -78,10 +78,6 @@
 /* A multishot receive failing this often in a row without data is broken. */
 #define URING_RECV_FAIL_MAX 64u
 #define URING_DRAIN_MS 1000
-#ifndef URING_SPIN_US
-/* After a busy iteration, poll without sleeping for this long (see above). */
-#define URING_SPIN_US 0
-#endif
 
 #define URING_UD_SHIFT 56
 #define URING_UD_SEND 0x00ULL
@@ -618,7 +614,6 @@ static void drain(struct uring *u, struct worker_ctx *w)
 
 int uring_run(struct uring *u, struct worker_ctx *w, volatile sig_atomic_t *stop)
 {
-	int64_t t, busy_until = 0;
 	int r = 0;
 
 	for (unsigned i = 0; i < u->nsocks; i++)
@@ -629,16 +624,11 @@ int uring_run(struct uring *u, struct worker_ctx *w, volatile sig_atomic_t *stop
 		struct __kernel_timespec ts = { .tv_sec = 1, .tv_nsec = 0 };
 		struct io_uring_cqe *cqe;
 
-		t = mono_us();
-		if (t < busy_until)
-			r = io_uring_submit_and_get_events(&u->ring);
-		else
-			r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
+		r = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
 		if (wait_error_is_fatal(r))
 			break;
 		r = 0;
-		if (reap(u, w))
-			busy_until = t + URING_SPIN_US;
+		reap(u, w);
 		if (u->fatal) {
 			r = u->fatal;
 			break;
