@@ -9,7 +9,14 @@
  * reused before the bump pointer moves again. There is no coalescing: a
  * freed block only serves its own class, or a smaller class when that one
  * and the bump region are exhausted (the caller then simply has a roomier
- * block, and its class says so).
+ * block, and its class says so). When an array class finds no array block
+ * at all, a free hash-table block is split: the caller gets exactly its
+ * class and the rest goes back onto the free lists, carved like
+ * arena_rebuild() does. Without that, an arena once filled by big swarms
+ * (hash tables) and emptied again could not serve many small swarms: its
+ * free space would sit in table blocks that arrays never use. A process
+ * killed between the pop and the give-back leaks the rest of that block,
+ * like any block killed between pop and publish.
  *
  * Free lists are Treiber stacks, ARENA_SHARDS of them per class so that
  * workers on different stripes rarely touch the same cache line. A head is
@@ -147,10 +154,42 @@ static bool bump(const struct arena *a, unsigned cls, unsigned shard, uint32_t *
 	return true;
 }
 
+/* Biggest class that fits len records at off (hash classes need alignment). */
+static unsigned fit_class(uint64_t off, uint64_t len)
+{
+	unsigned c = ARENA_CLASSES;
+
+	while (c-- > 0) {
+		if (arena_class_cap(c) > len)
+			continue;
+		if (arena_class_is_hash(c) && off % ARENA_GROUP)
+			continue;
+		return c;
+	}
+	return 0;
+}
+
+/* Put the free run [off, off + len) back as the biggest blocks that fit. */
+static void give_back(const struct arena *a, uint64_t off, uint64_t len, unsigned *shard)
+{
+	uint64_t pad;
+	unsigned c;
+
+	while (len) {
+		/* Reach group alignment first when a table block would fit after. */
+		pad = (ARENA_GROUP - off % ARENA_GROUP) % ARENA_GROUP;
+		c = fit_class(off,
+			      pad && len >= pad + arena_class_cap(ARENA_ARRAY_CLASSES) ? pad : len);
+		arena_free(a, (uint32_t)off, c, (*shard)++);
+		off += arena_class_cap(c);
+		len -= arena_class_cap(c);
+	}
+}
+
 int arena_alloc(const struct arena *a, unsigned cls, unsigned shard, uint32_t *ret_off,
 		unsigned *ret_cls)
 {
-	unsigned c, last;
+	unsigned c, last, s = shard;
 
 	if (cls >= ARENA_CLASSES)
 		return -EINVAL;
@@ -163,6 +202,17 @@ int arena_alloc(const struct arena *a, unsigned cls, unsigned shard, uint32_t *r
 	for (c = cls + 1; c < last; c++) {
 		if (pop_class(a, c, shard, ret_off)) {
 			*ret_cls = c;
+			return 0;
+		}
+	}
+	/* No array block left: split the smallest free table block. */
+	if (arena_class_is_hash(cls))
+		return -ENOSPC;
+	for (c = ARENA_ARRAY_CLASSES; c < ARENA_CLASSES; c++) {
+		if (pop_class(a, c, shard, ret_off)) {
+			give_back(a, (uint64_t)*ret_off + arena_class_cap(cls),
+				  arena_class_cap(c) - arena_class_cap(cls), &s);
+			*ret_cls = cls;
 			return 0;
 		}
 	}
@@ -203,24 +253,9 @@ int arena_walk_free(const struct arena *a, uint64_t max,
 	return 0;
 }
 
-/* Biggest class that fits len records at off (hash classes need alignment). */
-static unsigned fit_class(uint64_t off, uint64_t len)
-{
-	unsigned c = ARENA_CLASSES;
-
-	while (c-- > 0) {
-		if (arena_class_cap(c) > len)
-			continue;
-		if (arena_class_is_hash(c) && off % ARENA_GROUP)
-			continue;
-		return c;
-	}
-	return 0;
-}
-
 uint64_t arena_rebuild(const struct arena *a, const uint64_t *used)
 {
-	uint64_t top = arena_top(a), i = 0, run, freed = 0, pad;
+	uint64_t top = arena_top(a), i = 0, run, freed = 0;
 	unsigned s, c, shard = 0;
 
 	for (s = 0; s < ARENA_SHARDS; s++)
@@ -234,16 +269,8 @@ uint64_t arena_rebuild(const struct arena *a, const uint64_t *used)
 		for (run = 0; i + run < top && !(used[(i + run) / 64] >> ((i + run) % 64) & 1);)
 			run++;
 		freed += run;
-		while (run) {
-			/* Reach group alignment first when a table block would fit after. */
-			pad = (ARENA_GROUP - i % ARENA_GROUP) % ARENA_GROUP;
-			c = fit_class(i, pad && run >= pad + arena_class_cap(ARENA_ARRAY_CLASSES) ?
-						 pad :
-						 run);
-			arena_free(a, (uint32_t)i, c, shard++);
-			i += arena_class_cap(c);
-			run -= arena_class_cap(c);
-		}
+		give_back(a, i, run, &shard);
+		i += run;
 	}
 	return freed;
 }

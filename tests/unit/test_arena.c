@@ -194,12 +194,54 @@ static void test_rebuild(void **state)
 	box_free(b);
 }
 
+/*
+ * An arena filled with tables, all freed again, serves arrays: a free table
+ * block is split, the caller gets exactly its class, the rest is free.
+ */
+static void test_split_table(void **state)
+{
+	struct box *b = box_new(1024);
+	uint32_t t[8], o;
+	uint64_t n = 0, held = 0;
+	unsigned c, i, got = 0;
+
+	(void)state;
+	for (i = 0; i < 8; i++)
+		assert_int_equal(arena_alloc(&b->a, ARENA_ARRAY_CLASSES, i, &t[i], &c), 0);
+	assert_int_equal(arena_top(&b->a), 1024);
+	assert_int_equal(arena_alloc(&b->a, 15, 0, &o, &c), -ENOSPC);
+	for (i = 0; i < 8; i++)
+		arena_free(&b->a, t[i], ARENA_ARRAY_CLASSES, i);
+	/* The first 40-record array comes out of a table, exactly 40 records. */
+	assert_int_equal(arena_alloc(&b->a, 15, 3, &o, &c), 0);
+	assert_int_equal(c, 15);
+	assert_int_equal(o % ARENA_GROUP, 0);
+	held = 40;
+	got = 1;
+	/* Each table: 40 + the rest as 64 + 24, the 64 serving a 40 whole. */
+	while (arena_alloc(&b->a, 15, 3, &o, &c) == 0) {
+		assert_true(c == 15 || c == 18);
+		held += arena_class_cap(c);
+		got++;
+		assert_true(got <= 16);
+	}
+	assert_int_equal(got, 16);
+	assert_int_equal(held, 8 * (40 + 64));
+	/* What is left is free and whole: 24 records of every table. */
+	assert_int_equal(arena_walk_free(&b->a, 1000, count_free, &n), 0);
+	assert_int_equal(n, 8 * 24);
+	assert_int_equal(arena_top(&b->a), 1024);
+	/* No table can be made of it again (no coalescing). */
+	assert_int_equal(arena_alloc(&b->a, ARENA_ARRAY_CLASSES, 0, &o, &c), -ENOSPC);
+	box_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classes),	   cmocka_unit_test(test_alloc_reuse),
 		cmocka_unit_test(test_exhaustion), cmocka_unit_test(test_many),
-		cmocka_unit_test(test_rebuild),
+		cmocka_unit_test(test_rebuild),	   cmocka_unit_test(test_split_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
