@@ -15,6 +15,18 @@
  *   load, with the same FILE:LINE message a reload would give.
  * - The parser never allocates per line: the hash array grows by
  *   doubling, bounded by the file size (ACCLIST_FILE_MAX).
+ * - Applying: the shared list (shm/acl.c) is replaced as a whole, then the
+ *   table is swept for torrents the new list refuses; each is removed with
+ *   torrents_remove(). The sweep collects a stripe's refused hashes under
+ *   its lock (no allocation there: a fixed buffer, the stripe visited again
+ *   when it fills) and removes them after. A worker that checked the old
+ *   list an instant before the switch may still add a refused torrent
+ *   behind the sweep; it is refused from then on and leaves the table
+ *   with the cleaning like any torrent whose peers stop announcing.
+ * - An edit writes the file first and publishes only when the file is
+ *   safely replaced, so a failed write leaves both as they were. The live
+ *   list is the one in force with the hash added or removed: other changes
+ *   made to the file by hand take effect at the next reload.
  */
 #include "daemon/acclist.h"
 
@@ -26,6 +38,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "shm/acl.h"
+#include "shm/torrents.h"
 
 void acclist_free(struct acclist *l)
 {
@@ -429,4 +444,166 @@ out:
 	free(es.out);
 	free(buf);
 	return r;
+}
+
+/* --- applying ------------------------------------------------------------ */
+
+#define SWEEP_BUF 1024u
+
+struct sweep {
+	const struct acl *a;
+	uint8_t (*hashes)[ACCLIST_HASH_LEN];
+	unsigned n;
+};
+
+/* Under the stripe lock: no allocation, no system call. */
+static int sweep_visit(const struct torrents_view *v, void *arg)
+{
+	struct sweep *sw = arg;
+
+	if (acl_permits(sw->a, v->info_hash))
+		return 0;
+	memcpy(sw->hashes[sw->n++], v->info_hash, ACCLIST_HASH_LEN);
+	return sw->n == SWEEP_BUF; /* full: remove these, then visit the stripe again */
+}
+
+uint64_t acclist_purge(const struct acl *a, struct torrents *t, uint64_t *ret_peers)
+{
+	static uint8_t buf[SWEEP_BUF][ACCLIST_HASH_LEN];
+	struct sweep sw = { .a = a, .hashes = buf };
+	struct torrents_remove_result rr;
+	uint64_t removed = 0, peers = 0;
+	struct acl_info info;
+	unsigned s, ns = torrents_stripe_count(t), rounds;
+
+	acl_get_info(a, &info);
+	if (info.mode == ACL_MODE_OFF || (info.mode == ACL_MODE_DENY && !info.count)) {
+		if (ret_peers)
+			*ret_peers = 0;
+		return 0;
+	}
+	for (s = 0; s < ns; s++) {
+		/* A stripe holds a bounded number of torrents: bounded rounds. */
+		for (rounds = 0; rounds < 1u << 20; rounds++) {
+			sw.n = 0;
+			torrents_iterate_stripe(t, s, sweep_visit, &sw);
+			for (unsigned i = 0; i < sw.n; i++) {
+				if (torrents_remove(t, buf[i], &rr) == 0) {
+					removed++;
+					peers += rr.peers4 + rr.peers6;
+				}
+			}
+			if (sw.n < SWEEP_BUF)
+				break;
+		}
+	}
+	if (ret_peers)
+		*ret_peers = peers;
+	return removed;
+}
+
+int acclist_apply_file(struct acl *a, struct torrents *t, int mode, const char *path,
+		       struct acclist_result *ret, char *err, size_t errlen)
+{
+	struct acclist l = { 0 };
+	struct acl_info info;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (errlen)
+		err[0] = '\0';
+	if (mode == ACL_MODE_OFF)
+		return acl_publish(a, ACL_MODE_OFF, NULL, 0);
+	if (mode != ACL_MODE_ALLOW && mode != ACL_MODE_DENY) {
+		snprintf(err, errlen, "unknown access list mode %d", mode);
+		return -EINVAL;
+	}
+	r = acclist_load(path, &l, &ret->missing, err, errlen);
+	if (r == 0) {
+		r = acl_publish(a, (enum acl_mode)mode, l.hashes, l.n);
+		if (r == -ENOSPC) {
+			acl_get_info(a, &info);
+			snprintf(err, errlen,
+				 "%s: more than %llu distinct info-hashes (access_list_max)", path,
+				 (unsigned long long)info.max_entries);
+		} else if (r < 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(-r));
+		}
+	}
+	acclist_free(&l);
+	if (r < 0) {
+		acl_get_info(a, &info);
+		if ((int)info.mode != mode)
+			(void)acl_publish(a, (enum acl_mode)mode, NULL, 0);
+	}
+	acl_get_info(a, &info);
+	ret->listed = info.count;
+	ret->torrents_removed = acclist_purge(a, t, &ret->peers_removed);
+	return r;
+}
+
+int acclist_apply_edit(struct acl *a, struct torrents *t, int mode, const char *path,
+		       const uint8_t hash[ACCLIST_HASH_LEN], enum acclist_op op,
+		       struct acclist_result *ret, char *err, size_t errlen)
+{
+	struct torrents_remove_result rr;
+	struct acl_info info;
+	uint8_t *all = NULL;
+	uint64_t n, i;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	if (errlen)
+		err[0] = '\0';
+	if (mode != ACL_MODE_ALLOW && mode != ACL_MODE_DENY) {
+		snprintf(err, errlen, "the access list is off (access_list_mode)");
+		return -EINVAL;
+	}
+	acl_get_info(a, &info);
+	ret->was_listed = acl_contains(a, hash);
+	if (op == ACCLIST_ADD && !ret->was_listed && info.count >= info.max_entries) {
+		snprintf(err, errlen, "the list is full: %llu info-hashes (access_list_max)",
+			 (unsigned long long)info.max_entries);
+		return -ENOSPC;
+	}
+	r = acclist_edit(path, hash, op, &ret->file_changed, err, errlen);
+	if (r < 0)
+		return r;
+
+	/* The live list, edited: the one in force plus or minus the hash. */
+	all = malloc((info.count + 1) * ACCLIST_HASH_LEN);
+	if (!all) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	n = acl_copy(a, all, info.count + 1);
+	if (n > info.count + 1)
+		n = info.count + 1; /* cannot happen: one writer */
+	if (op == ACCLIST_ADD && !ret->was_listed) {
+		memcpy(all + n * ACCLIST_HASH_LEN, hash, ACCLIST_HASH_LEN);
+		n++;
+	} else if (op == ACCLIST_REMOVE) {
+		for (i = 0; i < n; i++) {
+			if (memcmp(all + i * ACCLIST_HASH_LEN, hash, ACCLIST_HASH_LEN))
+				continue;
+			memmove(all + i * ACCLIST_HASH_LEN, all + (n - 1) * ACCLIST_HASH_LEN,
+				ACCLIST_HASH_LEN);
+			n--;
+			break;
+		}
+	}
+	if ((int)info.mode != mode || ret->was_listed != (op == ACCLIST_ADD))
+		r = acl_publish(a, (enum acl_mode)mode, all, (size_t)n);
+	free(all);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot publish the list: %s", strerror(-r));
+		return r;
+	}
+	acl_get_info(a, &info);
+	ret->listed = info.count;
+	if (!acl_permits(a, hash) && torrents_remove(t, hash, &rr) == 0) {
+		ret->torrents_removed = 1;
+		ret->peers_removed = rr.peers4 + rr.peers6;
+	}
+	return 0;
 }

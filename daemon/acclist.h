@@ -77,4 +77,41 @@ int acclist_edit(const char *path, const uint8_t hash[ACCLIST_HASH_LEN], enum ac
  */
 int acclist_write_atomic(const char *path, const char *data, size_t len);
 
+/* --- applying a list to the running tracker (control process) --- */
+
+struct acl; /* shm/acl.h */
+struct torrents; /* shm/torrents.h */
+
+struct acclist_result {
+	uint64_t listed; /* distinct info-hashes now in force */
+	uint64_t torrents_removed; /* torrents the new list refused, dropped from the table */
+	uint64_t peers_removed; /* their peers */
+	bool missing; /* the file does not exist (an empty list) */
+	bool file_changed; /* an edit rewrote the file */
+	bool was_listed; /* an edit found the hash already on the live list */
+};
+
+/*
+ * Load path (mode is enum acl_mode), publish it and drop the torrents it
+ * refuses. When the file is bad or too long, the list in force is kept if
+ * it was published with the same mode, else an empty list with this mode
+ * replaces it (an allow list fails closed); the error is returned with err
+ * filled. ACL_MODE_OFF ignores path and publishes an empty list.
+ */
+int acclist_apply_file(struct acl *a, struct torrents *t, int mode, const char *path,
+		       struct acclist_result *ret, char *err, size_t errlen);
+
+/*
+ * One live edit: check the room, rewrite the file (acclist_edit()), then
+ * publish the live list with the hash added or removed and, when the hash
+ * is now refused, drop its torrent. Nothing changes if the file cannot be
+ * rewritten. 0 or -errno with err filled (-ENOSPC: the list is full).
+ */
+int acclist_apply_edit(struct acl *a, struct torrents *t, int mode, const char *path,
+		       const uint8_t hash[ACCLIST_HASH_LEN], enum acclist_op op,
+		       struct acclist_result *ret, char *err, size_t errlen);
+
+/* Drop every torrent the list in force refuses. Returns how many. */
+uint64_t acclist_purge(const struct acl *a, struct torrents *t, uint64_t *ret_peers);
+
 #endif /* TRACKER_DAEMON_ACCLIST_H */

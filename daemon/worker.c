@@ -60,6 +60,7 @@
 #include "daemon/udpt.h"
 #include "daemon/uring.h"
 #include "daemon/worker.h"
+#include "shm/acl.h"
 #include "shm/counters.h"
 #include "shm/segment.h"
 #include "shm/torrents.h"
@@ -74,6 +75,9 @@ _Static_assert(UDPT_REPLY_MAX >= UDPT_ANNOUNCE_HDR_LEN + UDPT_PEERS_MAX4 * UDPT_
 _Static_assert(UDPT_REPLY_MAX >=
 		       UDPT_SCRAPE_REPLY_HDR_LEN + UDPT_SCRAPE_MAX_LIMIT * UDPT_SCRAPE_ENTRY_LEN,
 	       "a full scrape reply fits the reply buffer");
+
+/* Error message for an info-hash the access list refuses (clients show it). */
+#define WORKER_ACCESS_REFUSED "info-hash not allowed by this tracker"
 
 /* The source of a datagram, canonicalised. */
 struct worker_src {
@@ -149,6 +153,7 @@ void worker_ctx_init(struct worker_ctx *w, const struct conf *c, struct segment 
 	w->table = segment_torrents(seg);
 	w->ctr = segment_counters(seg, slot);
 	w->connid_key = segment_connid_key(seg);
+	w->acl = segment_acl(seg);
 	w->now = boottime_now();
 }
 
@@ -225,14 +230,30 @@ static size_t do_scrape(struct worker_ctx *w, const struct worker_src *s,
 			const struct udpt_request *req, uint8_t *out, size_t cap)
 {
 	struct torrents_counts counts[UDPT_SCRAPE_MAX_LIMIT];
-	unsigned n = req->scrape.count;
+	bool refused[UDPT_SCRAPE_MAX_LIMIT];
+	unsigned n = req->scrape.count, nref = 0;
 	size_t len;
 
 	if (n > UDPT_SCRAPE_MAX_LIMIT)
 		n = UDPT_SCRAPE_MAX_LIMIT;
 	if (cap < udpt_scrape_reply_len(n))
 		return 0;
+	/* Refused hashes answer zeros; a scrape refused for all of them, an error. */
+	for (unsigned i = 0; i < n; i++) {
+		refused[i] = !acl_permits(w->acl, req->scrape.hashes + i * UDPT_HASH_LEN);
+		nref += refused[i];
+	}
+	if (nref) {
+		counters_add(w->ctr, s->fam, COUNTERS_access_refused_hashes, nref);
+		if (nref == n) {
+			counters_add(w->ctr, s->fam, COUNTERS_err_access_scrape, 1);
+			return reply_error(w, s->fam, req->txid, WORKER_ACCESS_REFUSED, out, cap);
+		}
+	}
 	torrents_scrape(w->table, req->scrape.hashes, n, counts);
+	for (unsigned i = 0; i < n && nref; i++)
+		if (refused[i])
+			counts[i] = (struct torrents_counts){ 0 };
 	len = udpt_write_scrape_header(out, cap, req->txid);
 	for (unsigned i = 0; i < n; i++)
 		len += udpt_write_scrape_entry(out, cap, i, counts[i].seeders, counts[i].completed,
@@ -314,8 +335,13 @@ static size_t handle_front(struct worker_ctx *w, const uint8_t *pkt, size_t len,
 		counters_add(w->ctr, s.fam, status_counter[st], 1);
 		return reply_error(w, s.fam, req.txid, udpt_status_message(st), out, cap);
 	}
-	if (req.action == UDPT_ACTION_ANNOUNCE)
+	if (req.action == UDPT_ACTION_ANNOUNCE) {
+		if (!acl_permits(w->acl, req.announce.info_hash)) {
+			counters_add(w->ctr, s.fam, COUNTERS_err_access_announce, 1);
+			return reply_error(w, s.fam, req.txid, WORKER_ACCESS_REFUSED, out, cap);
+		}
 		return prepare_announce(w, &s, &req, cap, a, pa) ? WORKER_PENDING : 0;
+	}
 	if (req.action == UDPT_ACTION_SCRAPE)
 		return do_scrape(w, &s, &req, out, cap);
 	return 0;

@@ -44,6 +44,7 @@ struct worker_ctx {
 	struct torrents *table;
 	struct counters_block *ctr;
 	const uint8_t *connid_key; /* CONNID_KEY_LEN bytes in the segment header */
+	const struct acl *acl; /* the access list in the segment (shm/acl.h) */
 	uint32_t now; /* seconds, CLOCK_BOOTTIME; refreshed by the loop */
 };
 

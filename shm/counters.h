@@ -32,6 +32,9 @@
 	X(error_replies, "error replies sent")                                           \
 	X(err_port_zero, "announces with port 0 (error reply)")                          \
 	X(err_no_hashes, "scrapes without an info-hash (error reply)")                   \
+	X(err_access_announce, "announces refused by the access list (error reply)")     \
+	X(err_access_scrape, "scrapes whose every info-hash the access list refuses (error reply)") \
+	X(access_refused_hashes, "info-hashes in scrapes refused by the access list")   \
 	X(drop_short, "datagrams under 16 bytes (dropped)")                              \
 	X(drop_action, "datagrams with an unknown action (dropped)")                     \
 	X(drop_magic, "connects without the protocol magic (dropped)")                   \

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 
+#include "shm/acl.h"
 #include "shm/counters.h"
 #include "shm/peers.h"
 
@@ -65,7 +66,7 @@ int layout_compute(const struct segment_params *p, struct layout *l)
 
 	*l = (struct layout){ 0 };
 	if (p->max_torrents > (1ULL << 40) || p->max_peers4 > (1ULL << 31) ||
-	    p->max_peers6 > (1ULL << 31))
+	    p->max_peers6 > (1ULL << 31) || p->max_access > (1ULL << 32))
 		return -EINVAL;
 	while (ns > LAYOUT_MIN_STRIPES && p->max_torrents / ns < 2048) {
 		ns /= 2;
@@ -106,6 +107,9 @@ int layout_compute(const struct segment_params *p, struct layout *l)
 	off = align_up(off + l->arena4_records * PEERS_REC4, LAYOUT_ALIGN);
 	l->off_arena6 = off;
 	off = align_up(off + l->arena6_records * PEERS_REC6, LAYOUT_ALIGN);
+	l->max_access = p->max_access;
+	l->off_acl = off;
+	off = align_up(off + acl_region_size(p->max_access), LAYOUT_ALIGN);
 	l->total_size = off;
 	return 0;
 }

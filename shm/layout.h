@@ -14,6 +14,7 @@
  *   index         nstripes x index_slots x uint32_t (per stripe hash index)
  *   arena4        arena4_records x 8 bytes
  *   arena6        arena6_records x 20 bytes
+ *   acl           the access list: header page and two banks (shm/acl.c)
  */
 #ifndef TRACKER_SHM_LAYOUT_H
 #define TRACKER_SHM_LAYOUT_H
@@ -26,7 +27,7 @@
 #include "shm/stripe.h"
 
 #define LAYOUT_MAGIC 0x31474553444b5254ULL /* "TRKDSEG1" little-endian */
-#define LAYOUT_VERSION 1
+#define LAYOUT_VERSION 2 /* 2: access-list region */
 #define LAYOUT_MAX_STRIPES 4096
 #define LAYOUT_MIN_STRIPES 1024 /* unless the table is tiny */
 #define LAYOUT_ALIGN 4096
@@ -44,6 +45,8 @@ struct layout {
 	uint64_t off_arena4, off_arena6;
 	uint64_t arena4_records, arena6_records;
 	uint64_t total_size;
+	uint64_t max_access; /* access_list_max: hashes one list may hold */
+	uint64_t off_acl; /* access-list region, acl_region_size(max_access) bytes */
 };
 
 struct layout_hdr {
@@ -58,8 +61,8 @@ struct layout_hdr {
 	uint8_t stripe_key[SEGMENT_KEY_LEN];
 };
 
-_Static_assert(sizeof(struct layout) == 128, "layout size");
-_Static_assert(sizeof(struct layout_hdr) == 40 + 128 + 32, "segment header size");
+_Static_assert(sizeof(struct layout) == 144, "layout size");
+_Static_assert(sizeof(struct layout_hdr) == 40 + 144 + 32, "segment header size");
 _Static_assert(sizeof(struct layout_hdr) <= LAYOUT_ALIGN, "header fits its page");
 
 /* One stripe: its lock and counts (recountable from its records). */
