@@ -26,7 +26,7 @@ endif
 
 VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-PKGS       := liburing libsystemd liblz4 libmicrohttpd
+PKGS       := liburing libsystemd liblz4 libmicrohttpd libseccomp
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)

@@ -57,11 +57,14 @@
 #include "daemon/connid.h"
 #include "daemon/log.h"
 #include "daemon/mmsgio.h"
+#include "daemon/sandbox.h"
 #include "daemon/udpt.h"
 #include "daemon/uring.h"
 #include "daemon/worker.h"
 #include "shm/acl.h"
+#include "shm/bans.h"
 #include "shm/counters.h"
+#include "shm/ratelimit.h"
 #include "shm/segment.h"
 #include "shm/torrents.h"
 
@@ -85,6 +88,7 @@ struct worker_src {
 	size_t alen; /* 4 or 16 */
 	unsigned fam; /* COUNTERS_FAM_* */
 	uint16_t port; /* source port, host order */
+	bool exempt; /* in limits_exempt: no rate limit, no source cap */
 };
 
 static bool canon_src(const struct sockaddr *sa, socklen_t len, struct worker_src *s)
@@ -126,18 +130,14 @@ unsigned worker_family(const struct sockaddr *sa)
 	return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) ? COUNTERS_FAM_IPV4 : COUNTERS_FAM_IPV6;
 }
 
-static uint32_t boottime_now(void)
+void worker_tick(struct worker_ctx *w)
 {
 	struct timespec ts;
 
 	if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint32_t)ts.tv_sec;
-}
-
-void worker_tick(struct worker_ctx *w)
-{
-	w->now = boottime_now();
+	w->now = (uint32_t)ts.tv_sec;
+	w->now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 	__atomic_store_n(&w->ctr->heartbeat, w->ctr->heartbeat + 1, __ATOMIC_RELAXED);
 }
 
@@ -154,7 +154,11 @@ void worker_ctx_init(struct worker_ctx *w, const struct conf *c, struct segment 
 	w->ctr = segment_counters(seg, slot);
 	w->connid_key = segment_connid_key(seg);
 	w->acl = segment_acl(seg);
-	w->now = boottime_now();
+	w->bans = segment_bans(seg);
+	w->rl = segment_ratelimit(seg);
+	ratelimit_configure_from(w->rl, c->ratelimit_requests_per_second, c->ratelimit_burst,
+				 c->source_ipv4_prefix, c->source_ipv6_prefix, c->limits_exempt);
+	worker_tick(w);
 }
 
 static size_t reply_error(struct worker_ctx *w, unsigned fam, uint32_t txid, const char *msg,
@@ -205,6 +209,8 @@ static bool prepare_announce(struct worker_ctx *w, const struct worker_src *s,
 	a->numwant = numwant;
 	pa->numwant = numwant;
 	a->now = w->now;
+	a->source_max = s->exempt ? 0 : (uint16_t)w->conf->max_peers_per_source;
+	a->source_bits = (uint8_t)(ipv6 ? w->conf->source_ipv6_prefix : w->conf->source_ipv4_prefix);
 	return true;
 }
 
@@ -216,6 +222,8 @@ static size_t finish_announce(struct worker_ctx *w, const struct pending *pa,
 		counters_add(w->ctr, pa->fam, COUNTERS_refused_table_full, 1);
 	else if (res->refused == TORRENTS_REFUSED_ARENA)
 		counters_add(w->ctr, pa->fam, COUNTERS_refused_arena_full, 1);
+	else if (res->refused == TORRENTS_REFUSED_SOURCE)
+		counters_add(w->ctr, pa->fam, COUNTERS_refused_source_cap, 1);
 	if (res->npeers > pa->numwant) /* never trust a count past what we asked for */
 		res->npeers = pa->numwant;
 
@@ -302,6 +310,16 @@ static size_t handle_front(struct worker_ctx *w, const uint8_t *pkt, size_t len,
 	if (s.port == 0) {
 		/* Nobody can receive a reply on port 0: likely spoofed. */
 		counters_add(w->ctr, s.fam, COUNTERS_drop_src_port_zero, 1);
+		return 0;
+	}
+	/* Abuse limits: banned and over-limit sources get nothing (shm/bans.h, ratelimit.h). */
+	if (bans_is_banned(w->bans, s.addr, s.alen)) {
+		counters_add(w->ctr, s.fam, COUNTERS_drop_banned, 1);
+		return 0;
+	}
+	s.exempt = ratelimit_is_exempt(w->rl, s.addr, s.alen);
+	if (!s.exempt && !ratelimit_allow(w->rl, s.addr, s.alen, w->now_ms)) {
+		counters_add(w->ctr, s.fam, COUNTERS_drop_ratelimited, 1);
 		return 0;
 	}
 
@@ -420,6 +438,23 @@ static const char *uring_unavailable_reason(int err)
 	}
 }
 
+/* Once set up: the seccomp filter (daemon/sandbox.c), and its test hook. */
+static int lockdown(const struct conf *c)
+{
+	bool armed;
+	int r;
+
+	if (!c->seccomp)
+		return 0;
+	armed = sandbox_test_hook_armed();
+	r = sandbox_worker();
+	if (r < 0)
+		return log_errno(LOG_ERR, r, "cannot install the seccomp filter (seccomp = no turns it off)");
+	if (armed)
+		sandbox_test_violation();
+	return 0;
+}
+
 int worker_run(const struct worker_params *p)
 {
 	const struct conf *c = p->conf;
@@ -460,7 +495,9 @@ int worker_run(const struct worker_params *p)
 		__atomic_store_n(&w.ctr->backend, 1, __ATOMIC_RELAXED);
 		log_msg(LOG_INFO, "serving %u socket(s) with io_uring (%s)", p->nfds,
 			uring_mode(u));
-		r = uring_run(u, &w, p->stop);
+		r = lockdown(c);
+		if (!r)
+			r = uring_run(u, &w, p->stop);
 		uring_close(u);
 	} else {
 		r = mmsgio_open(p, &m);
@@ -470,7 +507,9 @@ int worker_run(const struct worker_params *p)
 		}
 		__atomic_store_n(&w.ctr->backend, 2, __ATOMIC_RELAXED);
 		log_msg(LOG_INFO, "serving %u socket(s) with recvmmsg/sendmmsg", p->nfds);
-		r = mmsgio_run(m, &w, p->stop);
+		r = lockdown(c);
+		if (!r)
+			r = mmsgio_run(m, &w, p->stop);
 		mmsgio_close(m);
 	}
 	if (r < 0) {

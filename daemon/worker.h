@@ -46,6 +46,10 @@ struct worker_ctx {
 	const uint8_t *connid_key; /* CONNID_KEY_LEN bytes in the segment header */
 	const struct acl *acl; /* the access list in the segment (shm/acl.h) */
 	uint32_t now; /* seconds, CLOCK_BOOTTIME; refreshed by the loop */
+	/* abuse limits (added with the hardening issue) */
+	struct ratelimit *rl; /* per-source token buckets (shm/ratelimit.h), configured */
+	const struct bans *bans; /* the ban list (shm/bans.h) */
+	uint64_t now_ms; /* milliseconds, CLOCK_BOOTTIME; refreshed with now */
 };
 
 void worker_ctx_init(struct worker_ctx *w, const struct conf *c, struct segment *seg,

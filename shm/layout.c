@@ -28,8 +28,10 @@
 #include <errno.h>
 
 #include "shm/acl.h"
+#include "shm/bans.h"
 #include "shm/counters.h"
 #include "shm/peers.h"
+#include "shm/ratelimit.h"
 
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
@@ -66,7 +68,8 @@ int layout_compute(const struct segment_params *p, struct layout *l)
 
 	*l = (struct layout){ 0 };
 	if (p->max_torrents > (1ULL << 40) || p->max_peers4 > (1ULL << 31) ||
-	    p->max_peers6 > (1ULL << 31) || p->max_access > (1ULL << 32))
+	    p->max_peers6 > (1ULL << 31) || p->max_access > (1ULL << 32) ||
+	    p->ratelimit_slots > RATELIMIT_SLOTS_MAX || p->ban_max > BANS_MAX_LIMIT)
 		return -EINVAL;
 	while (ns > LAYOUT_MIN_STRIPES && p->max_torrents / ns < 2048) {
 		ns /= 2;
@@ -110,6 +113,12 @@ int layout_compute(const struct segment_params *p, struct layout *l)
 	l->max_access = p->max_access;
 	l->off_acl = off;
 	off = align_up(off + acl_region_size(p->max_access), LAYOUT_ALIGN);
+	l->ratelimit_slots = p->ratelimit_slots;
+	l->off_ratelimit = off;
+	off = align_up(off + ratelimit_region_size(p->ratelimit_slots), LAYOUT_ALIGN);
+	l->ban_max = p->ban_max;
+	l->off_bans = off;
+	off = align_up(off + bans_region_size((uint32_t)p->ban_max), LAYOUT_ALIGN);
 	l->total_size = off;
 	return 0;
 }

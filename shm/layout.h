@@ -15,6 +15,8 @@
  *   arena4        arena4_records x 8 bytes
  *   arena6        arena6_records x 20 bytes
  *   acl           the access list: header page and two banks (shm/acl.c)
+ *   ratelimit     the per-source token buckets (shm/ratelimit.c)
+ *   bans          the ban list (shm/bans.c)
  */
 #ifndef TRACKER_SHM_LAYOUT_H
 #define TRACKER_SHM_LAYOUT_H
@@ -27,7 +29,7 @@
 #include "shm/stripe.h"
 
 #define LAYOUT_MAGIC 0x31474553444b5254ULL /* "TRKDSEG1" little-endian */
-#define LAYOUT_VERSION 2 /* 2: access-list region */
+#define LAYOUT_VERSION 3 /* 2: access-list region; 3: rate-limit and ban regions */
 #define LAYOUT_MAX_STRIPES 4096
 #define LAYOUT_MIN_STRIPES 1024 /* unless the table is tiny */
 #define LAYOUT_ALIGN 4096
@@ -47,6 +49,10 @@ struct layout {
 	uint64_t total_size;
 	uint64_t max_access; /* access_list_max: hashes one list may hold */
 	uint64_t off_acl; /* access-list region, acl_region_size(max_access) bytes */
+	uint64_t ratelimit_slots; /* token buckets of the rate limiter */
+	uint64_t off_ratelimit; /* ratelimit_region_size(ratelimit_slots) bytes */
+	uint64_t ban_max; /* entries of the ban list */
+	uint64_t off_bans; /* bans_region_size(ban_max) bytes */
 };
 
 struct layout_hdr {
@@ -61,8 +67,8 @@ struct layout_hdr {
 	uint8_t stripe_key[SEGMENT_KEY_LEN];
 };
 
-_Static_assert(sizeof(struct layout) == 144, "layout size");
-_Static_assert(sizeof(struct layout_hdr) == 40 + 144 + 32, "segment header size");
+_Static_assert(sizeof(struct layout) == 176, "layout size");
+_Static_assert(sizeof(struct layout_hdr) == 40 + 176 + 32, "segment header size");
 _Static_assert(sizeof(struct layout_hdr) <= LAYOUT_ALIGN, "header fits its page");
 
 /* One stripe: its lock and counts (recountable from its records). */

@@ -804,3 +804,54 @@ void peers_foreach(const struct peers_ctx *c, uint64_t w, void (*fn)(const uint8
 			fn(r, arg);
 	}
 }
+
+static AI bool same_prefix(const uint8_t *r, const uint8_t *addr, unsigned full, uint8_t last)
+{
+	return !memcmp(r, addr, full) && (!last || ((r[full] ^ addr[full]) & last) == 0);
+}
+
+uint32_t peers_count_source(const struct peers_ctx *c, uint64_t w, const uint8_t *addr,
+			    unsigned bits, uint32_t limit, uint64_t *rng)
+{
+	unsigned rs = c->v6 ? PEERS_REC6 : PEERS_REC4, alen = c->v6 ? 16 : 4;
+	uint32_t cnt = peers_word_cnt(w), off = peers_word_off(w), i, n, m = 0, seen = 0;
+	unsigned cls = peers_word_cls(w), full;
+	uint8_t last;
+	const uint8_t *r;
+	uint64_t est;
+
+	if (!cnt)
+		return 0;
+	if (bits > alen * 8)
+		bits = alen * 8;
+	full = bits / 8;
+	last = (uint8_t)(0xff00u >> (bits % 8));
+	if (!(bits % 8))
+		last = 0;
+	if (!arena_class_is_hash(cls)) {
+		for (i = 0; i < cnt && m < limit; i++)
+			if (same_prefix(rec_at(c, off, i, rs), addr, full, last))
+				m++;
+		return m;
+	}
+	n = arena_class_cap(cls);
+	i = (uint32_t)(peers_rand(rng) % n);
+	for (uint32_t k = 0; k < PEERS_SOURCE_SCAN && k < n; k++, i = i + 1 == n ? 0 : i + 1) {
+		r = rec_at(c, off, i, rs);
+		if (!port_of(r, rs))
+			continue;
+		seen++;
+		if (same_prefix(r, addr, full, last))
+			m++;
+	}
+	/*
+	 * A match or two in a big swarm says little (scaled up, one hit
+	 * would refuse an innocent NAT address): scale only from
+	 * PEERS_SOURCE_MIN_HITS matches, i.e. a source holding a visible
+	 * share of the swarm.
+	 */
+	if (m < PEERS_SOURCE_MIN_HITS)
+		return m;
+	est = (uint64_t)m * cnt / seen;
+	return est > limit ? limit : (uint32_t)est;
+}

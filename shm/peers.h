@@ -143,6 +143,25 @@ bool peers_word_valid(const struct peers_ctx *c, uint64_t w);
 /* Hint: start loading what a lookup of key in w will touch (no lock needed). */
 void peers_prefetch(const struct peers_ctx *c, uint64_t w, const uint8_t *key);
 
+/* Slots of a hash-table set peers_count_source() looks at. */
+#define PEERS_SOURCE_SCAN 256u
+/* Matches in that window before it is scaled up to an estimate. */
+#define PEERS_SOURCE_MIN_HITS 4u
+
+/*
+ * Peers of the set whose address shares its first bits bits with addr
+ * (4 or 16 bytes, as in the records), up to limit. Exact for arrays (at
+ * most ARENA_ARRAY_MAX peers). For hash tables an estimate: PEERS_SOURCE_SCAN
+ * consecutive slots from a random start are counted and the matches scaled
+ * by count / occupied slots seen (slots are keyed hashes of address and
+ * port, so a window is a fair sample) once there are PEERS_SOURCE_MIN_HITS
+ * of them; fewer are returned as they are. So in a big swarm one source
+ * can hold about limit peers or 4/256 of the occupied slots, whichever is
+ * more. Caller holds the stripe lock.
+ */
+uint32_t peers_count_source(const struct peers_ctx *c, uint64_t w, const uint8_t *addr,
+			    unsigned bits, uint32_t limit, uint64_t *rng);
+
 /* Call fn for each peer's record (const bytes). */
 void peers_foreach(const struct peers_ctx *c, uint64_t w, void (*fn)(const uint8_t *rec, void *arg),
 		   void *arg);

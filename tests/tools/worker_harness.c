@@ -176,6 +176,8 @@ int main(int argc, char **argv)
 	sp.max_peers4 = c.max_peers;
 	sp.max_peers6 = c.max_peers_ipv6;
 	sp.max_access = c.access_list_max;
+	sp.ratelimit_slots = c.ratelimit_slots;
+	sp.ban_max = c.ban_max;
 	r = connid_new_key(key);
 	if (r == 0)
 		r = segment_create(&sp, key, &seg);

@@ -34,6 +34,9 @@ static const char *const all_keys[] = {
 	"tracker_url",	   "homepage_url",	 "stats_html_path",
 	"snapshot_interval",
 	"access_list_mode", "access_list_path", "access_list_max",
+	"user", "group", "seccomp", "ratelimit_requests_per_second", "ratelimit_burst",
+	"ratelimit_slots", "source_ipv4_prefix", "source_ipv6_prefix", "max_peers_per_source",
+	"limits_exempt", "ban_max",
 };
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 
