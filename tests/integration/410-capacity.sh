@@ -21,6 +21,8 @@
 #    none refused (the IPv6 arena, emptied of swarms that had grown into
 #    hash tables, serves twenty small swarms again: free table blocks are
 #    split for arrays); the table stays consistent ("trackerctl check").
+#  - negative control: with one stripe's seeders count damaged through the
+#    segment's memfd, "trackerctl check" fails naming that stripe.
 # Recovery by expiry instead of stopped would take over a minute here
 # (peer_max_age is at least 61 s with announce_interval 60); it is covered
 # by the unit tests: test_torrents (table_full, arena_full: cleaning expired
@@ -216,6 +218,40 @@ if [ "$HAVE_V6" = 1 ]; then
 	[ "$(ctl_stat total.ipv6.refused_arena_full)" = "$rb" ] || fail "new IPv6 peers refused after recovery"
 fi
 check_ok "after recovery"
+
+# --- negative control: "trackerctl check" sees a damaged stripe ------------
+# Add 5 to stripe 0's seeders count through the segment's memfd (struct
+# layout_hdr: l.off_stripes at byte 104; struct layout_stripe: 128 bytes,
+# seeders at byte 60), expect the error naming it, then put it back.
+if command -v python3 >/dev/null 2>&1; then
+	memfd=
+	for fdp in /proc/"$PID"/fd/*; do
+		case $(readlink "$fdp") in /memfd:trackerd-store*) memfd=$fdp ;; esac
+	done
+	[ -n "$memfd" ] || fail "no segment memfd among the supervisor's descriptors"
+	poke() {
+		python3 - "$memfd" "$1" <<'PY'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(104)
+    off = struct.unpack("<Q", f.read(8))[0] + 60
+    f.seek(off)
+    v = struct.unpack("<I", f.read(4))[0]
+    f.seek(off)
+    f.write(struct.pack("<I", (v + int(sys.argv[2])) % 2**32))
+PY
+	}
+	poke 5 || fail "cannot write the segment"
+	out=$(ctl check 2>&1)
+	st=$?
+	log "damaged stripe 0: trackerctl check exit $st: $out"
+	[ "$st" = 1 ] && echo "$out" | grep -q 'inconsistent: stripe 0: counts' ||
+		fail "check did not see the damaged stripe: exit $st: $out"
+	poke -5 || fail "cannot write the segment"
+	check_ok "after repairing the damage by hand"
+else
+	log "python3 not found: no negative control for trackerctl check"
+fi
 log "status: $(ctl status | grep -E '^(torrents|peers_ipv4|peers_ipv6|segment_bytes)=' | tr '\n' ' ')"
 CHILDREN=$(children_of "$PID")
 stop_daemon
