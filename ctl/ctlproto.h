@@ -56,6 +56,8 @@
 		Added compatibly: check.
  *        Implemented: save (data lines path, bytes, milliseconds,
  *        torrents, peers_ipv4, peers_ipv6).
+ *        Implemented: ban, unban (data lines bans, ban_max, then
+ *        ban=PREFIX expires_in=SECONDS|never per ban).
  *
  * Changing the protocol: adding a command, or an optional argument, or a
  * data line is compatible and keeps TRK1 (old clients ignore unknown
@@ -219,20 +221,18 @@ static const struct ctlproto_command ctlproto_commands[CTLPROTO_CMD__MAX]
 		.min_args = 1,
 		.max_args = 2,
 		.privileged = true,
-		.later = true, /* LATER: not implemented yet */
 		.arg = { CTLPROTO_ARG_WORD, CTLPROTO_ARG_WORD },
 		.usage = "PREFIX [DURATION]",
-		.help = "ignore requests from an address prefix",
+		.help = "drop requests from a prefix (DURATION 10m, 2h, 1d; default permanent)",
 	},
 	[CTLPROTO_CMD_UNBAN] = {
 		.name = "unban",
 		.min_args = 1,
 		.max_args = 1,
 		.privileged = true,
-		.later = true, /* LATER: not implemented yet */
 		.arg = { CTLPROTO_ARG_WORD },
 		.usage = "PREFIX",
-		.help = "lift a ban",
+		.help = "lift a ban (ban and unban reply with the list)",
 	},
 	[CTLPROTO_CMD_VERSION] = {
 		.name = "version",

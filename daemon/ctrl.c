@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "daemon/acclist.h"
+#include "daemon/banlist.h"
 #include "daemon/conf.h"
 #include "daemon/ctlsrv.h"
 #include "daemon/ctrl.h"
@@ -889,6 +890,10 @@ static int handle(void *ctx, const struct ctlproto_request *req, struct ctlsrv_r
 		return cmd_access_edit(c, req->cmd, req->argv[0], out);
 	case CTLPROTO_CMD_CHECK:
 		return cmd_check(c, out);
+	case CTLPROTO_CMD_BAN:
+		return banlist_cmd_ban(segment_bans(c->seg), c->conf, req, out);
+	case CTLPROTO_CMD_UNBAN:
+		return banlist_cmd_unban(segment_bans(c->seg), c->conf, req, out);
 	default:
 		return ctlsrv_reply_error(out, -EOPNOTSUPP, "not supported yet");
 	}
@@ -932,6 +937,7 @@ int ctrl_run(const struct ctrl_params *p)
 	ctrl_setup(c, p, ctlsrv_now_ms());
 	access_start(c);
 	snapshot_setup(c, ctlsrv_now_ms());
+	banlist_open(segment_bans(c->seg), c->conf); /* daemon/banlist.c */
 
 	if (p->control_fd >= 0) {
 		memset(&cfg, 0, sizeof(cfg));
@@ -965,6 +971,7 @@ int ctrl_run(const struct ctrl_params *p)
 		next = clean_due(c, now);
 		if (now >= c->next_fold) {
 			fold_tick(c, now);
+			banlist_tick(segment_bans(c->seg), c->conf);
 			c->next_fold += CTRL_FOLD_MS;
 			if (c->next_fold <= now)
 				c->next_fold = now + CTRL_FOLD_MS;
