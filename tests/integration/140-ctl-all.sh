@@ -203,12 +203,18 @@ for c in status stats metrics reload save torrent top workers allow deny unlist 
 done
 "$CTL" -h >/dev/null 2>&1 || bad "trackerctl -h failed"
 
+# --- save (160-snapshot tests it in depth): path, size and time.
+ctl_rc 0 save
+grep -qx "path=$T/state/snapshot.lz4" "$T/out" || bad "save: $(cat "$T/out")"
+grep -Eqx 'bytes=[0-9]+' "$T/out" || bad "save: no size: $(cat "$T/out")"
+grep -Eqx 'milliseconds=[0-9]+' "$T/out" || bad "save: no time: $(cat "$T/out")"
+
 # --- reload, once (130-ctl-reload tests it in depth).
 ctl_rc 0 reload
 wait_until 10 generation_only 2 2 || bad "reload: generation 2 did not take over"
 
 # --- reserved commands: "not supported yet", exit 1, nothing on stdout.
-for c in "save" "allow $(ih 1)" "deny $(ih 1)" "unlist $(ih 1)" "ban 10.0.0.0/8" \
+for c in "allow $(ih 1)" "deny $(ih 1)" "unlist $(ih 1)" "ban 10.0.0.0/8" \
 	"ban 10.0.0.0/8 1h" "unban 10.0.0.0/8"; do
 	ctl_rc 1 $c
 	grep -q 'not supported yet' "$T/err" || bad "$c: $(cat "$T/err")"
