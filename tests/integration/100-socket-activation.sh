@@ -140,7 +140,7 @@ wrong_names() {
 		own=$((20000 + RANDOM % 40000))
 		: >"$LOG"
 		"$SSA" --datagram -l "127.0.0.1:$p1" -l "127.0.0.1:$p2" --fdname=udp6:bogus -- \
-			"$TRACKERD" -c "$CONF" -o "state_directory=$T/state" \
+			"$TRACKERD" -c "$CONF" -o user=root -o "state_directory=$T/state" \
 			-o "listen_ipv4=127.0.0.1:$own" -o listen_ipv6=none \
 			-o "control_socket=$SOCK" 2>>"$LOG" &
 		PID=$!

@@ -118,7 +118,9 @@ start_on_port() {
 	v6="[::1]:$port"
 	[ "$HAVE_V6" = 1 ] || v6=none
 	: >"$LOG"
-	"$TRACKERD" -c "$CONF" \
+	# user=root: the test directory is private to root, so the daemon keeps
+	# root here; 180-privileges tests the switch to another user.
+	"$TRACKERD" -c "$CONF" -o user=root \
 		-o "listen_ipv4=127.0.0.1:$port" -o "listen_ipv6=$v6" \
 		-o "state_directory=$T/state" -o "control_socket=$SOCK" \
 		-o "io_backend=$backend" -o "workers=$workers" \

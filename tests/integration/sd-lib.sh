@@ -168,7 +168,7 @@ sd_start() {
 		fi
 		"${inner[@]}" \
 			"$NL" -s "$NSOCK" -o "$NLOG" -p "$PIDF" ${wd:+-w "$wd"} -T 120 -- \
-			"$TRACKERD" -c "$CONF" -o "state_directory=$T/state" \
+			"$TRACKERD" -c "$CONF" -o user=root -o "state_directory=$T/state" \
 			-o "listen_ipv4=127.0.0.1:$DECOY" -o "listen_ipv6=[::1]:$DECOY" \
 			-o "control_socket=$DECOY_SOCK" "$@" 2>>"$LOG" &
 		MGR=$!
@@ -289,7 +289,7 @@ plain_start() {
 		v6="[::1]:$PORT"
 		[ "$HAVE_V6" = 1 ] || v6=none
 		: >"$LOG"
-		"$TRACKERD" -c "$CONF" -o "listen_ipv4=127.0.0.1:$PORT" -o "listen_ipv6=$v6" \
+		"$TRACKERD" -c "$CONF" -o user=root -o "listen_ipv4=127.0.0.1:$PORT" -o "listen_ipv6=$v6" \
 			-o "state_directory=$T/state" -o "control_socket=$SOCK" "$@" 2>>"$LOG" &
 		PID=$!
 		wait_until 10 started_or_dead "$v6" || fail "trackerd did not bind within 10 s"
