@@ -835,7 +835,35 @@ uint32_t peers_count_source(const struct peers_ctx *c, uint64_t w, const uint8_t
 		return m;
 	}
 	n = arena_class_cap(cls);
-	i = (uint32_t)(peers_rand(rng) % n);
+	if (n <= PEERS_SOURCE_EXACT) {
+		for (i = 0; i < n && m < limit; i++) {
+			r = rec_at(c, off, i, rs);
+			if (port_of(r, rs) && same_prefix(r, addr, full, last))
+				m++;
+		}
+		return m;
+	}
+	/*
+	 * The window starts where a keyed hash of the source prefix says:
+	 * always the same one for a source (a source retrying cannot win a
+	 * lottery of windows), unknown to it (it cannot place ports in or
+	 * out of it).
+	 */
+	{
+		uint8_t pfx[16] = { 0 };
+		uint64_t a0, a1;
+
+		memcpy(pfx, addr, full);
+		if (last)
+			pfx[full] = addr[full] & last;
+		memcpy(&a0, pfx, 8);
+		memcpy(&a1, pfx + 8, 8);
+		i = (uint32_t)((keyhash_mix64(keyhash_mum(a0 ^ c->k1, a1 ^ c->k0 ^ bits), c->k0,
+					      c->k1) >>
+				32) *
+			       n >> 32);
+	}
+	(void)rng;
 	for (uint32_t k = 0; k < PEERS_SOURCE_SCAN && k < n; k++, i = i + 1 == n ? 0 : i + 1) {
 		r = rec_at(c, off, i, rs);
 		if (!port_of(r, rs))

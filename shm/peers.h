@@ -146,18 +146,22 @@ void peers_prefetch(const struct peers_ctx *c, uint64_t w, const uint8_t *key);
 /* Slots of a hash-table set peers_count_source() looks at. */
 #define PEERS_SOURCE_SCAN 256u
 /* Matches in that window before it is scaled up to an estimate. */
-#define PEERS_SOURCE_MIN_HITS 4u
+#define PEERS_SOURCE_MIN_HITS 2u
+/* Hash tables up to this many slots are counted exactly. */
+#define PEERS_SOURCE_EXACT 1024u
 
 /*
  * Peers of the set whose address shares its first bits bits with addr
  * (4 or 16 bytes, as in the records), up to limit. Exact for arrays (at
- * most ARENA_ARRAY_MAX peers). For hash tables an estimate: PEERS_SOURCE_SCAN
- * consecutive slots from a random start are counted and the matches scaled
+ * most ARENA_ARRAY_MAX peers) and hash tables of up to PEERS_SOURCE_EXACT
+ * slots. For bigger hash tables an estimate: PEERS_SOURCE_SCAN
+ * consecutive slots from a start fixed by a keyed hash of the source's
+ * prefix (rng is unused) are counted and the matches scaled
  * by count / occupied slots seen (slots are keyed hashes of address and
  * port, so a window is a fair sample) once there are PEERS_SOURCE_MIN_HITS
- * of them; fewer are returned as they are. So in a big swarm one source
- * can hold about limit peers or 4/256 of the occupied slots, whichever is
- * more. Caller holds the stripe lock.
+ * of them; fewer are returned as they are. So in a big swarm a source that
+ * keeps trying can hold about limit peers or a few percent of the swarm,
+ * whichever is more. Caller holds the stripe lock.
  */
 uint32_t peers_count_source(const struct peers_ctx *c, uint64_t w, const uint8_t *addr,
 			    unsigned bits, uint32_t limit, uint64_t *rng);

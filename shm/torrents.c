@@ -70,7 +70,7 @@
  * prefix already has source_max peers in that swarm and family; peers
  * already stored are updated as usual. The count is exact for swarms kept
  * as arrays and sampled for hash tables (shm/peers.c, peers_count_source()),
- * so its cost is bounded: at most 64 or PEERS_SOURCE_SCAN records read,
+ * so its cost is bounded: at most PEERS_SOURCE_EXACT records read,
  * under the lock the insert takes anyway.
  */
 #include "shm/torrents.h"
