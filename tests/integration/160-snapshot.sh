@@ -14,6 +14,7 @@
 #     snapshot that loads at the next start; a leftover temp file is removed;
 #  4. a corrupt snapshot at start is reported, renamed aside, and the
 #     daemon starts with an empty table.
+KEEP_STATE=1 # restarts must find the snapshots
 . "$(dirname "$0")/lib.sh"
 
 BENCH=$O/trackerbench

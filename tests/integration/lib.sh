@@ -110,6 +110,13 @@ start_daemon() {
 	log "trackerd pid $PID ($backend, $workers workers) on $A4 ${A6:-}, children:" $CHILDREN
 }
 
+# fresh_state: every start begins with an empty table, as the scripts
+# expect, unless the script keeps the snapshots (KEEP_STATE=1): a cold
+# start loads the snapshot the previous daemon wrote at its shutdown.
+fresh_state() {
+	[ "${KEEP_STATE:-0}" = 1 ] || rm -f "$T"/state/snapshot.lz4*
+}
+
 # start_on_port PORT BACKEND WORKERS [-o ...]: start, wait for the bound
 # addresses in the log; returns 1 if trackerd exited instead.
 start_on_port() {
@@ -118,6 +125,7 @@ start_on_port() {
 	v6="[::1]:$port"
 	[ "$HAVE_V6" = 1 ] || v6=none
 	: >"$LOG"
+	fresh_state
 	# user=root: the test directory is private to root, so the daemon keeps
 	# root here; 180-privileges tests the switch to another user.
 	"$TRACKERD" -c "$CONF" -o user=root \

@@ -166,6 +166,7 @@ sd_start() {
 		else
 			inner=("$SSA" -l "$SOCK" --fdname=control -- "$SSA" "${inner[@]}" --fdname="$names" --)
 		fi
+		fresh_state
 		"${inner[@]}" \
 			"$NL" -s "$NSOCK" -o "$NLOG" -p "$PIDF" ${wd:+-w "$wd"} -T 120 -- \
 			"$TRACKERD" -c "$CONF" -o user=root -o "state_directory=$T/state" \
@@ -289,6 +290,7 @@ plain_start() {
 		v6="[::1]:$PORT"
 		[ "$HAVE_V6" = 1 ] || v6=none
 		: >"$LOG"
+		fresh_state
 		"$TRACKERD" -c "$CONF" -o user=root -o "listen_ipv4=127.0.0.1:$PORT" -o "listen_ipv6=$v6" \
 			-o "state_directory=$T/state" -o "control_socket=$SOCK" "$@" 2>>"$LOG" &
 		PID=$!
