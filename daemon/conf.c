@@ -312,7 +312,7 @@ static const struct conf_key conf_keys[] = {
 	K_OPTPATH(access_list_path, CONF_RELOAD_LIVE, "none",
 		  "file of the access list, one 40-hex info-hash a line, or none"),
 	K_COUNT(access_list_max, CONF_RELOAD_SEGMENT, 0, 100000000ull, "1M",
-		"most info-hashes on the access list (reserves 60 bytes each)"),
+		"most info-hashes on the access list (reserves 62 bytes each)"),
 
 	/* privileges and sandbox */
 	K_STRING(user, CONF_RELOAD_SOCKETS, check_name, "trackerd",
