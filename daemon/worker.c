@@ -390,6 +390,10 @@ static void handle_chunk(struct worker_ctx *w, struct worker_item *items, unsign
 	uint8_t which[WORKER_BATCH_MAX];
 	unsigned np = 0;
 
+	/* Announces and scrapes carry an info-hash at 16: start its access-list lookup. */
+	for (unsigned i = 0; i < n; i++)
+		if (items[i].len >= 16 + UDPT_HASH_LEN)
+			acl_prefetch(w->acl, items[i].pkt + 16);
 	for (unsigned i = 0; i < n; i++) {
 		struct worker_item *it = &items[i];
 

@@ -27,7 +27,9 @@
  * there costs a TLB miss and a cache miss (130-180 ns measured); the
  * filter of 1 MB stays in the cache and the TLB, so in deny mode, where
  * nearly every request is for a torrent that is not listed, a lookup costs
- * about one cached load. Allow-mode hits still read the table.
+ * about one cached load. Allow-mode hits still read the table. Workers
+ * call acl_prefetch() for a whole batch first, so the filter words of the
+ * batch load in parallel rather than one miss after another.
  *
  * max_slots and the filter size are fixed by access_list_max when the
  * segment is made; only the part a list needs is ever written, so the
@@ -283,6 +285,22 @@ static bool read_active(const struct acl *a, const uint8_t *ih, uint32_t *ret_mo
 		return true;
 	}
 	return false;
+}
+
+void acl_prefetch(const struct acl *a, const uint8_t *info_hash)
+{
+	uint32_t bi = __atomic_load_n(&a->hdr->active, __ATOMIC_ACQUIRE) & 1u;
+	const struct acl_bank *b = &a->hdr->bank[bi];
+	uint64_t fwords, h;
+
+	if (__atomic_load_n(&b->mode, __ATOMIC_RELAXED) == ACL_MODE_OFF)
+		return;
+	fwords = __atomic_load_n(&b->fwords, __ATOMIC_RELAXED);
+	if (!fwords || fwords > a->max_fwords || (fwords & (fwords - 1)))
+		return; /* torn or being rebuilt: only a hint anyway */
+	h = hash_of(info_hash, __atomic_load_n(&b->k0, __ATOMIC_RELAXED),
+		    __atomic_load_n(&b->k1, __ATOMIC_RELAXED));
+	__builtin_prefetch(&a->filter[bi][fword_of(h, fwords)]);
 }
 
 bool acl_permits(const struct acl *a, const uint8_t *info_hash)

@@ -46,6 +46,12 @@ void acl_unbind(struct acl *a);
 bool acl_permits(const struct acl *a, const uint8_t *info_hash);
 
 /*
+ * Hint: start loading what acl_permits() on this hash will read (nothing
+ * when the list is off). For batches: prefetch all, then ask. Never faults.
+ */
+void acl_prefetch(const struct acl *a, const uint8_t *info_hash);
+
+/*
  * Replace the list: build n hashes (20 bytes each, duplicates allowed) and
  * mode in the spare bank, then make it the active one. Control-process
  * context, one writer at a time. Returns 0, or -ENOSPC when the list holds
