@@ -53,7 +53,7 @@
  *        reload, torrent, top, workers, version, help. The names save,
  *        allow, deny, unlist, ban and unban are reserved in the table and
  *        answered with "error not supported yet" (rows with .later set).
-		Added compatibly: check.
+ *        Added compatibly: check.
  *        Implemented: save (data lines path, bytes, milliseconds,
  *        torrents, peers_ipv4, peers_ipv6).
  *        Implemented: ban, unban (data lines bans, ban_max, then
