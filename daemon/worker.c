@@ -210,7 +210,8 @@ static bool prepare_announce(struct worker_ctx *w, const struct worker_src *s,
 	pa->numwant = numwant;
 	a->now = w->now;
 	a->source_max = s->exempt ? 0 : (uint16_t)w->conf->max_peers_per_source;
-	a->source_bits = (uint8_t)(ipv6 ? w->conf->source_ipv6_prefix : w->conf->source_ipv4_prefix);
+	a->source_bits =
+		(uint8_t)(ipv6 ? w->conf->source_ipv6_prefix : w->conf->source_ipv4_prefix);
 	return true;
 }
 
@@ -394,6 +395,13 @@ static void handle_chunk(struct worker_ctx *w, struct worker_item *items, unsign
 	for (unsigned i = 0; i < n; i++)
 		if (items[i].len >= 16 + UDPT_HASH_LEN)
 			acl_prefetch(w->acl, items[i].pkt + 16);
+	/* The sources' rate-limit buckets (shm/ratelimit.c), loaded together too. */
+	for (unsigned i = 0; i < n; i++) {
+		struct worker_src s;
+
+		if (canon_src(items[i].src, items[i].srclen, &s))
+			ratelimit_prefetch(w->rl, s.addr, s.alen);
+	}
 	for (unsigned i = 0; i < n; i++) {
 		struct worker_item *it = &items[i];
 
@@ -453,7 +461,8 @@ static int lockdown(const struct conf *c)
 	armed = sandbox_test_hook_armed();
 	r = sandbox_worker();
 	if (r < 0)
-		return log_errno(LOG_ERR, r, "cannot install the seccomp filter (seccomp = no turns it off)");
+		return log_errno(LOG_ERR, r,
+				 "cannot install the seccomp filter (seccomp = no turns it off)");
 	if (armed)
 		sandbox_test_violation();
 	return 0;

@@ -44,13 +44,14 @@
 	X(drop_connid_forged, "requests with a forged connection id (dropped)")          \
 	X(drop_connid_expired, "requests with an expired connection id (dropped)")       \
 	X(drop_connid_future, "requests with a connection id from the future (dropped)") \
-	X(drop_banned, "datagrams from a banned source (dropped)")                        \
-	X(drop_ratelimited, "datagrams over the per-source rate limit (dropped)")         \
+	X(drop_banned, "datagrams from a banned source (dropped)")                       \
+	X(drop_ratelimited, "datagrams over the per-source rate limit (dropped)")        \
 	X(drop_send_full, "replies dropped because the send queue was full")             \
 	X(send_errors, "replies the kernel refused to send")                             \
 	X(refused_table_full, "announces not stored: torrent table full")                \
 	X(refused_arena_full, "announces not stored: peer arena full")                       \
-	X(refused_source_cap, "announces not stored: too many peers from one source in the torrent") \
+	X(refused_source_cap,                                                            \
+	  "announces not stored: too many peers from one source in the torrent")         \
 	X(rx_nobufs, "times the io_uring receive buffers ran out (receive re-armed)")
 
 #define COUNTERS_ENUM(name, help) COUNTERS_##name,

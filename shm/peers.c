@@ -858,10 +858,10 @@ uint32_t peers_count_source(const struct peers_ctx *c, uint64_t w, const uint8_t
 			pfx[full] = addr[full] & last;
 		memcpy(&a0, pfx, 8);
 		memcpy(&a1, pfx + 8, 8);
-		i = (uint32_t)((keyhash_mix64(keyhash_mum(a0 ^ c->k1, a1 ^ c->k0 ^ bits), c->k0,
-					      c->k1) >>
-				32) *
-			       n >> 32);
+		uint64_t h =
+			keyhash_mix64(keyhash_mum(a0 ^ c->k1, a1 ^ c->k0 ^ bits), c->k0, c->k1);
+
+		i = (uint32_t)(((h >> 32) * n) >> 32);
 	}
 	(void)rng;
 	for (uint32_t k = 0; k < PEERS_SOURCE_SCAN && k < n; k++, i = i + 1 == n ? 0 : i + 1) {

@@ -146,7 +146,7 @@ void peers_prefetch(const struct peers_ctx *c, uint64_t w, const uint8_t *key);
 /* Slots of a hash-table set peers_count_source() looks at. */
 #define PEERS_SOURCE_SCAN 256u
 /* Matches in that window before it is scaled up to an estimate. */
-#define PEERS_SOURCE_MIN_HITS 2u
+#define PEERS_SOURCE_MIN_HITS 3u
 /* Hash tables up to this many slots are counted exactly. */
 #define PEERS_SOURCE_EXACT 1024u
 

@@ -198,13 +198,13 @@ static inline uint64_t slot_of(const struct ratelimit *r, const uint8_t *addr, s
 
 bool ratelimit_allow(struct ratelimit *r, const uint8_t *addr, size_t alen, uint64_t now_ms)
 {
-	const uint64_t full = (uint64_t)r->c.burst * RATELIMIT_COST;
 	const uint32_t now = (uint32_t)now_ms | 1u; /* odd: a used bucket is never 0 */
-	uint64_t *b, w, tok, nw;
+	uint64_t *b, w, tok, nw, full;
 	uint32_t t;
 
 	if (!r || !r->c.rate || !r->slots || (alen != 4 && alen != 16))
 		return true;
+	full = (uint64_t)r->c.burst * RATELIMIT_COST;
 	b = &r->b[slot_of(r, addr, alen)];
 	w = __atomic_load_n(b, __ATOMIC_RELAXED);
 	for (int i = 0; i < RATELIMIT_CAS_TRIES; i++) {
@@ -232,6 +232,13 @@ bool ratelimit_allow(struct ratelimit *r, const uint8_t *addr, size_t alen, uint
 			return true;
 	}
 	return true;
+}
+
+void ratelimit_prefetch(const struct ratelimit *r, const uint8_t *addr, size_t alen)
+{
+	if (!r || !r->c.rate || !r->slots || (alen != 4 && alen != 16))
+		return;
+	__builtin_prefetch(&r->b[slot_of(r, addr, alen)], 1);
 }
 
 uint64_t ratelimit_slots(const struct ratelimit *r)

@@ -70,6 +70,13 @@ bool ratelimit_is_exempt(const struct ratelimit *r, const uint8_t *addr, size_t 
  */
 bool ratelimit_allow(struct ratelimit *r, const uint8_t *addr, size_t alen, uint64_t now_ms);
 
+/*
+ * Start loading the source's bucket (a batch prefetches all its buckets
+ * before charging any: on a table larger than the cache each charge is
+ * otherwise a cache miss). No effect when the limit is off.
+ */
+void ratelimit_prefetch(const struct ratelimit *r, const uint8_t *addr, size_t alen);
+
 /* Slots in the table. */
 uint64_t ratelimit_slots(const struct ratelimit *r);
 

@@ -183,7 +183,7 @@ static int verify(const struct layout_hdr *h, size_t fd_size, const struct segme
 	}
 	if (h->version != LAYOUT_VERSION) {
 		snprintf(why, whylen, "layout version %u, this trackerd uses %u", h->version,
-			 LAYOUT_VERSION);
+			 (unsigned)LAYOUT_VERSION);
 		return -EPROTO;
 	}
 	if (h->hdr_size != sizeof(*h) || h->sizeof_stripe != sizeof(struct layout_stripe) ||
@@ -223,8 +223,10 @@ static int verify(const struct layout_hdr *h, size_t fd_size, const struct segme
 			 (unsigned long long)expect->max_access);
 		return -EPROTO;
 	}
-	if (expect && (expect->ratelimit_slots != p.ratelimit_slots || expect->ban_max != p.ban_max)) {
-		snprintf(why, whylen, "%llu rate-limit slots and %llu bans; configured %llu and %llu",
+	if (expect &&
+	    (expect->ratelimit_slots != p.ratelimit_slots || expect->ban_max != p.ban_max)) {
+		snprintf(why, whylen,
+			 "%llu rate-limit slots and %llu bans; configured %llu and %llu",
 			 (unsigned long long)p.ratelimit_slots, (unsigned long long)p.ban_max,
 			 (unsigned long long)expect->ratelimit_slots,
 			 (unsigned long long)expect->ban_max);

@@ -569,8 +569,8 @@ static int announce_h(struct torrents *t, const struct torrents_announce *a, uin
 		if (a->event == TORRENTS_EVENT_COMPLETED)
 			nm |= PEERS_COMPLETED;
 		if (a->source_max && !created &&
-		    peers_count_source(&c, rec->fam[fam], key, a->source_bits, a->source_max,
-				       rs) >= a->source_max) {
+		    peers_count_source(&c, rec->fam[fam], key, a->source_bits, a->source_max, rs) >=
+			    a->source_max) {
 			/* Per-source cap: answered, not stored (see peers_count_source()). */
 			ret->refused = TORRENTS_REFUSED_SOURCE;
 		} else if (peers_insert(&c, &rec->fam[fam], key, nm, &p)) {

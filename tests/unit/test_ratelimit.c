@@ -237,19 +237,23 @@ static void test_cost(void **state)
 	double t0, ns;
 	unsigned ok = 0;
 
+	/* Under valgrind (tests/run-valgrind.sh) fewer calls and no time bound. */
+	const bool slow = getenv("TRACKERD_UNDER_VALGRIND") != NULL;
+	const uint32_t n = slow ? N / 100 : N;
+
 	(void)state;
 	rl_open(&x, 1000000, 200, 1000);
 	t0 = now_s();
-	for (uint32_t i = 0; i < N; i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		uint32_t v = htonl(0x0a000000u + (i * 2654435761u >> 8));
 
 		memcpy(a, &v, 4);
 		ok += ratelimit_allow(x.r, a, 4, 1000001 + i / 1000);
 	}
-	ns = (now_s() - t0) * 1e9 / N;
-	printf("# ratelimit_allow: %.1f ns per call (1M slots, %u of %u allowed)\n", ns, ok, N);
-	assert_true(ok > N / 2);
-	assert_true(ns < 2000);
+	ns = (now_s() - t0) * 1e9 / n;
+	printf("# ratelimit_allow: %.1f ns per call (1M slots, %u of %u allowed)\n", ns, ok, n);
+	assert_true(ok > n / 2);
+	assert_true(slow || ns < 2000);
 	rl_close(&x);
 }
 
@@ -376,9 +380,12 @@ static void test_source_cap_big_swarm(void **state)
 	for (uint16_t port = 1; port <= 20000; port++)
 		stored += announce(t, ih, peer4("203.0.113.66", port), 32, 32) == TORRENTS_STORED;
 	printf("# source cap in a 5000-peer swarm: %u of 20000 fake peers stored\n", stored);
-	assert_true(stored >= 32);
-	/* The source's window (256 of ~8192 slots) holds 2 of them at about 64. */
-	assert_true(stored <= 32 + 5000 / 40);
+	/*
+	 * Refused once its keyed window (256 of the table's slots) holds 3 of
+	 * them: about 3 x slots / 256, near 100 here; never before 3 are in.
+	 */
+	assert_true(stored >= 3);
+	assert_true(stored <= 600);
 	segment_close(seg);
 }
 
@@ -511,6 +518,120 @@ static void test_no_amplification(void **state)
 	segment_close(f.seg);
 }
 
+/*
+ * What the limits cost a worker: announces (and a connect in 16) from 4096
+ * sources through worker_handle_batch(), with the limits off, on (every
+ * source checked: rate limit and source cap, never reached), and on with
+ * the sources exempt. Thread CPU time, best of 5 alternating rounds;
+ * prints the ratios (the machine may be busy: only loosely asserted).
+ */
+#define BENCH_SRC 4096u
+#define BENCH_PKTS 65536u
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	v = htonl(v);
+	memcpy(p, &v, 4);
+}
+
+static double bench_round(struct wfix *f, struct worker_item *items, unsigned n)
+{
+	double t0 = cpu_s();
+
+	for (unsigned i = 0; i < n; i += 64)
+		worker_handle_batch(&f->w, items + i, 64);
+	return n / (cpu_s() - t0);
+}
+
+static void test_cost_in_worker(void **state)
+{
+	static uint8_t pkts[BENCH_PKTS][98];
+	static uint8_t outs[64][UDPT_REPLY_MAX];
+	static struct sockaddr_in src[BENCH_SRC];
+	static struct worker_item items[BENCH_PKTS];
+	struct segment_params sp = {
+		.max_torrents = 20000,
+		.max_peers4 = 200000,
+		.max_peers6 = 1000,
+		.ratelimit_slots = 1000000,
+		.ban_max = 4096,
+	};
+	static const char *const exempt[3] = { "", "", "10.0.0.0/8" };
+	static const char *const what[3] = { "off", "on", "on, sources exempt" };
+	uint64_t cid[BENCH_SRC];
+	double best[3] = { 0, 0, 0 };
+	struct wfix f;
+	uint8_t c[16];
+
+	(void)state;
+	conf_defaults(&f.conf);
+	assert_int_equal(segment_create(&sp, test_key, &f.seg), 0);
+	f.conf.ratelimit_requests_per_second = 0;
+	worker_ctx_init(&f.w, &f.conf, f.seg, 0);
+	for (unsigned s = 0; s < BENCH_SRC; s++) {
+		char ip[32];
+
+		snprintf(ip, sizeof(ip), "10.%u.%u.9", s >> 8, s & 255);
+		src[s] = sin4(ip, (uint16_t)(10000 + s));
+		mk_connect(c, s);
+		assert_int_equal(handle4(&f, c, 16, &src[s]), 16);
+		memcpy(&cid[s], f.out + 8, 8);
+	}
+	for (unsigned i = 0; i < BENCH_PKTS; i++) {
+		unsigned s = (i * 2654435761u >> 7) % BENCH_SRC;
+		uint8_t *p = pkts[i];
+
+		memset(p, 0, 98);
+		memcpy(p, &cid[s], 8);
+		put_be32(p + 8, 1);
+		put_be32(p + 12, i);
+		put_be32(p + 16, (i * 40503u) % 2000);
+		put_be32(p + 36, s);
+		put_be32(p + 80, 2);
+		put_be32(p + 92, 30);
+		p[96] = 0x1a;
+		p[97] = 0xe1;
+		if (i % 16 == 0) /* a connect now and then */
+			mk_connect(p, i);
+		items[i] = (struct worker_item){ .pkt = p,
+						 .len = i % 16 ? 98 : 16,
+						 .src = (const struct sockaddr *)&src[s],
+						 .srclen = sizeof(src[s]),
+						 .out = outs[i % 64],
+						 .cap = UDPT_REPLY_MAX };
+	}
+	bench_round(&f, items, BENCH_PKTS); /* every peer stored once */
+	for (int round = 0; round < 5; round++) {
+		for (int k = 0; k < 3; k++) {
+			double r;
+
+			f.conf.ratelimit_requests_per_second = k ? 1000000 : 0;
+			f.conf.ratelimit_burst = 1000000;
+			f.conf.max_peers_per_source = k ? 32 : 0;
+			snprintf(f.conf.limits_exempt, sizeof(f.conf.limits_exempt), "%s",
+				 exempt[k]);
+			worker_ctx_init(&f.w, &f.conf, f.seg, 0);
+			r = bench_round(&f, items, BENCH_PKTS);
+			best[k] = r > best[k] ? r : best[k];
+		}
+	}
+	assert_int_equal(total(&f, COUNTERS_drop_ratelimited), 0);
+	assert_int_equal(total(&f, COUNTERS_drop_connid_forged), 0);
+	for (int k = 0; k < 3; k++)
+		printf("# worker_handle_batch with limits %s: %.0f requests/s of thread CPU (%.3f)\n",
+		       what[k], best[k], best[k] / best[0]);
+	assert_true(best[1] > best[0] * 0.5);
+	segment_close(f.seg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -525,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_source_cap_big_swarm),
 		cmocka_unit_test(test_worker_rate_limit),
 		cmocka_unit_test(test_no_amplification),
+		cmocka_unit_test(test_cost_in_worker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
