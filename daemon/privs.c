@@ -191,8 +191,12 @@ int privs_switch(const struct conf *c, const char *control_path)
 		if (r < 0)
 			return log_errno(LOG_ERR, r, "cannot clear the capabilities");
 	}
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return log_errno(LOG_ERR, -errno, "cannot set no_new_privs");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		/* Fatal after a switch; else the service manager may have set it already. */
+		if (t.active)
+			return log_errno(LOG_ERR, -errno, "cannot set no_new_privs");
+		log_errno(LOG_WARNING, -errno, "cannot set no_new_privs, ignoring");
+	}
 	if (t.active) {
 		if (setuid(0) == 0 || seteuid(0) == 0) {
 			log_msg(LOG_ERR, "root could be regained after switching to '%s'", t.user);
