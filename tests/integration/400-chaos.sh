@@ -21,9 +21,9 @@
 #    never answered at all (lost without a late reply) at most one window
 #    per worker kill;
 #  - "trackerctl check" finds the table consistent after every kill, under
-#    load, and afterwards; every known
-#    torrent has exactly its counts in "trackerctl torrent", and every known
-#    peer is returned in announce replies of its family;
+#    load, and afterwards; every known torrent has exactly its counts in
+#    "trackerctl torrent", and every known peer is returned in announce
+#    replies of its family;
 #  - the daemon still stops cleanly on SIGTERM.
 . "$(dirname "$0")/lib.sh"
 
@@ -201,7 +201,9 @@ run() {
 			for ((i = 0; i < NCPU && i < 2; i++)); do
 				probe_from "$i" "$A4" 1 || fail "no answer from CPU $i with the control process dead"
 			done
-			wait_until 15 sh -c "'$CTL' -s '$SOCK' status >/dev/null 2>&1" ||
+			# Each attempt waits at most 1 s, so one slow client cannot hide
+			# the moment the new control process answers.
+			wait_until 15 sh -c "'$CTL' -t 1 -s '$SOCK' status >/dev/null 2>&1" ||
 				fail "the control process did not come back"
 			t1=$(now_ms)
 			dt=$((t1 - t0))
