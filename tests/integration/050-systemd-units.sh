@@ -100,7 +100,7 @@ denied=$(expand $deny | sort -u)
 for sc in io_uring_setup io_uring_enter io_uring_register recvmmsg sendmmsg recvmsg sendmsg \
 	memfd_create ftruncate mmap munmap fork clone clone3 wait4 waitid kill sched_setaffinity \
 	sched_getaffinity getrandom setsockopt getsockopt bind listen accept4 socket fcntl \
-	signalfd4 timerfd_create epoll_wait prctl getpid clock_gettime; do
+	signalfd4 timerfd_create epoll_wait prctl getpid clock_gettime seccomp; do
 	printf '%s\n' "$allowed" | grep -qx "$sc" || fail "SystemCallFilter= does not allow $sc"
 	printf '%s\n' "$denied" | grep -qx "$sc" && fail "SystemCallFilter=~ denies $sc"
 done
