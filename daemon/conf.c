@@ -186,7 +186,7 @@ static int check_prefixes(const char *v, char *out, size_t outlen, char *why, si
 			continue;
 		}
 		if (wl >= sizeof(word) || ++n > RATELIMIT_EXEMPT_MAX) {
-			snprintf(why, len, "at most %u prefixes", RATELIMIT_EXEMPT_MAX);
+			snprintf(why, len, "at most %u prefixes", (unsigned)RATELIMIT_EXEMPT_MAX);
 			return -EINVAL;
 		}
 		memcpy(word, s, wl);

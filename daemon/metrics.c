@@ -80,7 +80,7 @@ static bool reserve(struct metrics_buf *b, size_t n)
 	cap = b->cap ? b->cap : 4096;
 	while (cap < need)
 		cap *= 2;
-	if (cap > b->max + 1)
+	if (cap - 1 > b->max) /* not cap > max + 1: max may be SIZE_MAX */
 		cap = b->max + 1;
 	p = realloc(b->data, cap);
 	if (!p) {

@@ -97,8 +97,12 @@ static int attach_cpu_steering(int fd, unsigned n)
 		{ BPF_ALU | BPF_MOD | BPF_K, 0, 0, n },
 		{ BPF_RET | BPF_A, 0, 0, 0 },
 	};
-	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+	struct sock_fprog prog;
 
+	/* memset: the padding after .len goes to the kernel too (valgrind checks it). */
+	memset(&prog, 0, sizeof(prog));
+	prog.len = sizeof(code) / sizeof(code[0]);
+	prog.filter = code;
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
 		return -errno;
 	return 0;

@@ -104,6 +104,6 @@ _Static_assert(sizeof(struct layout_trec) == 48, "torrent record is 48 bytes");
 _Static_assert(offsetof(struct layout_trec, fam) == 32, "peer words aligned");
 
 /* Compute the layout for p. 0 or -EINVAL (capacity beyond what offsets can address). */
-int layout_compute(const struct segment_params *p, struct layout *ret);
+int layout_compute(const struct segment_params *p, struct layout *l);
 
 #endif /* TRACKER_SHM_LAYOUT_H */

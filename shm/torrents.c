@@ -520,6 +520,7 @@ static int announce_h(struct torrents *t, const struct torrents_announce *a, uin
 		}
 		r = st->n;
 		rec = &srecs(t, s)[r];
+		/* rec is in the mapped segment: NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker) */
 		memcpy(rec->hash, a->info_hash, TORRENTS_HASH_LEN);
 		rec->completed = 0;
 		rec->seeders = 0;

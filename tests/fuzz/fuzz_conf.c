@@ -90,6 +90,8 @@ static void try_overrides(const uint8_t *data, size_t size)
 		before = c;
 		err[0] = 0;
 		if (conf_set_option(&c, opt, err, sizeof(err)) < 0) {
+			/* byte for byte: a refused option must not write anything */
+			/* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c) */
 			CHECK(!memcmp(&c, &before, sizeof(c)));
 			CHECK(!strncmp(err, "-o", 2));
 		}
@@ -116,6 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = conf_load_file(&c, memfd_path, err, sizeof(err));
 	if (r < 0) {
 		CHECK(r == -EINVAL || r == -EFBIG || r == -ENOMEM);
+		/* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison,cert-exp42-c,cert-flp37-c): as above */
 		CHECK(!memcmp(&c, &before, sizeof(c)));
 		CHECK(!strncmp(err, memfd_path, strlen(memfd_path)));
 		try_overrides(data, size);

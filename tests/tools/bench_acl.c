@@ -158,7 +158,7 @@ int main(int argc, char **argv)
 	t_off = calloc(rounds, sizeof(double));
 	t_deny = calloc(rounds, sizeof(double));
 	if (!torrents || !list || !cum || !pk || !t_off || !t_deny)
-		return 1;
+		abort();
 	fill(torrents, ntor * 20);
 	fill(list, nhash * 20);
 	for (uint64_t i = 0; i < ntor; i++) {

@@ -122,7 +122,7 @@ static uint64_t *pairs_of(const uint32_t *sz, uint32_t torrents, uint64_t peers)
 	for (k = 0; k < torrents; k++)
 		for (p = 0; p < sz[k]; p++)
 			pr[n++] = (uint64_t)k << 32 | p;
-	for (i = n - 1; i > 0; i--) {
+	for (i = n ? n - 1 : 0; i > 0; i--) { /* n - 1 would wrap for no peers */
 		j = rnd() % (i + 1);
 		t = pr[i];
 		pr[i] = pr[j];

@@ -315,7 +315,7 @@ static void print_peers(const uint8_t *p, size_t n, bool v6)
 {
 	size_t esz = v6 ? 18 : 6, cnt = n / esz, i;
 	static char bufs[256][INET6_ADDRSTRLEN + 10];
-	char *ptrs[256];
+	char *ptrs[256] = { NULL };
 
 	if (cnt > 256)
 		cnt = 256;
