@@ -20,7 +20,7 @@
  * rebuilds the whole index and the length bitmaps (at most 2 x ban_max
  * slots: microseconds). A reader takes the counter before and after its
  * lookup and retries when it moved or was odd; after a few tries it gives
- * up and answers "not banned", so a datagram may slip through while the
+ * up (64 tries) and answers "not banned", so a datagram may slip through while the
  * operator edits the list, but nothing is ever dropped by mistake and a
  * reader never waits. A writer killed mid-change leaves the counter odd:
  * the next writer calls bans_repair(), which rebuilds the index from the
@@ -41,7 +41,7 @@
 
 #include "shm/keyhash.h"
 
-#define BANS_READ_TRIES 8
+#define BANS_READ_TRIES 64
 #define BANS_LINE_MAX 128
 
 struct bans_hdr {

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -261,15 +262,24 @@ static void test_concurrent_reader(void **state)
 		unsigned hits = 0, false_pos = 0;
 
 		while (!__atomic_load_n(&res[0], __ATOMIC_ACQUIRE)) {
-			hits += banned(&l, "203.0.113.50");
+			bool hit = banned(&l, "203.0.113.50");
+
+			hits += hit;
+			if (hit)
+				__atomic_add_fetch(&res[1], 1, __ATOMIC_RELAXED);
 			false_pos += banned(&l, "203.0.112.50");
 			false_pos += banned(&l, "192.0.2.77");
+			__atomic_add_fetch(&res[3], 1, __ATOMIC_RELAXED);
 		}
-		res[1] = hits;
+		(void)hits;
 		res[2] = false_pos;
 		_exit(0);
 	}
-	for (unsigned i = 0; i < 20000; i++) {
+	/* Edit until the reader has looked 2000 times (at least 20000 edits, at most 10 s). */
+	for (unsigned i = 0, t0 = (unsigned)time(NULL);
+	     i < 20000 ||
+	     (__atomic_load_n(&res[3], __ATOMIC_RELAXED) < 2000 && (unsigned)time(NULL) - t0 < 10);
+	     i++) {
 		char ip[32];
 
 		snprintf(ip, sizeof(ip), "198.%u.%u.0/24", 18 + (i & 1), i % 200);
@@ -279,12 +289,38 @@ static void test_concurrent_reader(void **state)
 		if (i % 100 == 99)
 			bans_expire(l.b, 1);
 	}
+	/*
+	 * Phase 2, edits 50 us apart (an operator is far slower): the reader
+	 * now sees the ban nearly every time.
+	 */
+	{
+		unsigned before_l = __atomic_load_n(&res[3], __ATOMIC_RELAXED), after_l;
+		unsigned before_h = __atomic_load_n(&res[1], __ATOMIC_RELAXED);
+		struct timespec gap = { 0, 50000 };
+
+		__atomic_store_n(&res[5], 1, __ATOMIC_RELEASE);
+		for (unsigned i = 0, t0 = (unsigned)time(NULL);
+		     i < 400 || (__atomic_load_n(&res[3], __ATOMIC_RELAXED) - before_l < 2000 &&
+				 (unsigned)time(NULL) - t0 < 10);
+		     i++) {
+			q = pfx(i & 1 ? "192.0.2.128/25" : "2001:db8:99::/48");
+			if (bans_add(l.b, &q, 0) != 0)
+				bans_remove(l.b, &q);
+			nanosleep(&gap, NULL);
+		}
+		__atomic_store_n(&res[5], 0, __ATOMIC_RELEASE);
+		after_l = __atomic_load_n(&res[3], __ATOMIC_RELAXED) - before_l;
+		res[6] = after_l;
+		res[7] = __atomic_load_n(&res[1], __ATOMIC_RELAXED) - before_h;
+	}
 	__atomic_store_n(&res[0], 1, __ATOMIC_RELEASE);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	printf("# reader: %u hits, %u false positives while 20000 edits ran\n", res[1], res[2]);
+	printf("# reader: %u lookups, %u hits, %u false positives while the list changed\n", res[3],
+	       res[1], res[2]);
+	printf("# reader, edits 50 us apart: %u of %u lookups saw the ban\n", res[7], res[6]);
 	assert_int_equal(res[2], 0);
-	assert_true(res[1] > 0);
+	assert_true(res[7] >= res[6] / 10 * 9);
 	assert_true(banned(&l, "203.0.113.50"));
 	munmap(res, 4096);
 	close_list(&l);
