@@ -19,8 +19,8 @@
  * odd while it edits, even when done; a change edits the entries and then
  * rebuilds the whole index and the length bitmaps (at most 2 x ban_max
  * slots: microseconds). A reader takes the counter before and after its
- * lookup and retries when it moved or was odd; after a few tries it gives
- * up (64 tries) and answers "not banned", so a datagram may slip through while the
+ * lookup and retries when it moved or was odd; after 64 tries it gives up
+ * and answers "not banned", so a datagram may slip through while the
  * operator edits the list, but nothing is ever dropped by mistake and a
  * reader never waits. A writer killed mid-change leaves the counter odd:
  * the next writer calls bans_repair(), which rebuilds the index from the
