@@ -219,6 +219,37 @@ fuzz: fuzz-build
 check-san:
 	$(Q)$(MAKE) --no-print-directory SAN=address,undefined O=build-san check
 
+# --- valgrind and static analysis ------------------------------------------------
+# Unit tests and these integration scripts under valgrind memcheck (mmsg
+# backend; see tests/run-valgrind.sh for what counts as an error).
+VALGRIND_TESTS ?= 010-connect 020-announce 030-scrape 050-malformed 060-ctl
+check-valgrind: deps
+	$(Q)$(MAKE) --no-print-directory check-build
+	$(Q)sh tests/summary.sh begin
+	$(Q)O=$(O) sh tests/run-valgrind.sh $(UNIT_BINS) -- \
+		$(patsubst %,tests/integration/%.sh,$(VALGRIND_TESTS)); rc=$$?; \
+		sh tests/summary.sh end; exit $$rc
+
+# clang-tidy (checks in .clang-tidy) and cppcheck over the C sources; both
+# must be silent. cppcheck's suppressions, each with its reason, are inline
+# (cppcheck-suppress) or in tests/cppcheck.supp.
+LINT_SRCS  := $(SHM_SRCS) $(DAEMON_SRCS) daemon/main.c $(CTL_SRCS) \
+	$(sort $(wildcard tests/tools/*.c tests/fuzz/*.c))
+TIDY_FLAGS := -std=gnu11 -D_GNU_SOURCE -I. -DTRACKERD_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+LINT_JOBS  ?= 2
+
+lint: lint-cppcheck lint-tidy
+
+lint-cppcheck:
+	$(Q)cppcheck -q --enable=warning,performance,portability --error-exitcode=1 \
+		--inline-suppr --suppressions-list=tests/cppcheck.supp -I. --std=c11 \
+		-D_GNU_SOURCE -j$(LINT_JOBS) $(LINT_SRCS) && echo "  CPPCHECK ok ($(words $(LINT_SRCS)) files)"
+
+lint-tidy:
+	$(Q)printf '%s\n' $(LINT_SRCS) | xargs -P$(LINT_JOBS) -n4 sh -c \
+		'clang-tidy --quiet "$$@" -- $(TIDY_FLAGS) 2>/dev/null' clang-tidy \
+		&& echo "  TIDY    ok ($(words $(LINT_SRCS)) files)"
+
 # --- install -----------------------------------------------------------------
 install: $(BINS)
 	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
@@ -257,7 +288,7 @@ clean:
 
 .PHONY: all check check-build check-unit check-integration check-headers check-layering \
 	lint-man check-docs format-check format deps run bench-store install uninstall clean \
-	fuzz fuzz-build check-san
+	fuzz fuzz-build check-san check-valgrind lint lint-cppcheck lint-tidy
 
 # Keep test objects: they are intermediates of pattern chains.
 .SECONDARY:

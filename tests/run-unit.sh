@@ -5,7 +5,7 @@ RESULTS=${RESULTS:-${O:-build}/test-results}
 rc=0
 for t in "$@"; do
 	name=${t##*/}
-	out=$("$t" 2>&1)
+	out=$($UNIT_WRAPPER "$t" 2>&1) # UNIT_WRAPPER: e.g. valgrind (tests/run-valgrind.sh)
 	st=$?
 	printf '%s\n' "$out" | grep -E '^\[  (FAILED|ERROR) |^\[  PASSED|^\[==========\] .* ran' \
 		| sed "s|^|  $name: |"

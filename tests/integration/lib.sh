@@ -16,6 +16,11 @@ O=${O:-build}
 TRACKERD=$O/trackerd
 CTL=$O/trackerctl
 UDPTC=$O/tests/udptc
+# TRACKERD_WRAPPER (e.g. "valgrind ...") prefixes the daemon command;
+# TRACKERD_TIMEOUT_MULT scales the readiness and shutdown timeouts for it;
+# TRACKERD_OPTS adds -o options to every start (e.g. -o seccomp=no).
+read -r -a WRAPPER <<<"${TRACKERD_WRAPPER:-}"
+TMULT=${TRACKERD_TIMEOUT_MULT:-1}
 
 for bin in "$TRACKERD" "$CTL" "$UDPTC"; do
 	if [ ! -x "$bin" ]; then
@@ -66,7 +71,7 @@ now_ms() { date +%s%3N; }
 # wait_until TIMEOUT_S CMD...: poll CMD every 20 ms until it succeeds or
 # TIMEOUT_S seconds have passed (returns 1 then).
 wait_until() {
-	local limit=$(( $(now_ms) + $1 * 1000 ))
+	local limit=$(( $(now_ms) + $1 * 1000 * TMULT ))
 	shift
 	while ! "$@" >/dev/null 2>&1; do
 		[ "$(now_ms)" -lt "$limit" ] || return 1
@@ -97,9 +102,9 @@ start_daemon() {
 		log "port $port is taken, trying another one"
 	done
 	[ -n "$PID" ] || fail "no free port found"
-	"$UDPTC" wait "$A4" 10 >/dev/null || fail "no answer on $A4 (backend $backend)"
+	"$UDPTC" wait "$A4" $((10 * TMULT)) >/dev/null || fail "no answer on $A4 (backend $backend)"
 	if [ "$HAVE_V6" = 1 ]; then
-		"$UDPTC" wait "$A6" 10 >/dev/null || fail "no answer on $A6 (backend $backend)"
+		"$UDPTC" wait "$A6" $((10 * TMULT)) >/dev/null || fail "no answer on $A6 (backend $backend)"
 	fi
 	# Every worker and the control process are up once the control socket
 	# lists the configured number of workers.
@@ -128,13 +133,13 @@ start_on_port() {
 	fresh_state
 	# user=root: the test directory is private to root, so the daemon keeps
 	# root here; 180-privileges tests the switch to another user.
-	"$TRACKERD" -c "$CONF" -o user=root \
+	"${WRAPPER[@]}" "$TRACKERD" -c "$CONF" -o user=root \
 		-o "listen_ipv4=127.0.0.1:$port" -o "listen_ipv6=$v6" \
 		-o "state_directory=$T/state" -o "control_socket=$SOCK" \
 		-o "io_backend=$backend" -o "workers=$workers" \
 		-o max_torrents=20000 -o max_peers=100000 -o max_peers_ipv6=20000 \
 		-o socket_recv_buffer=0 -o socket_send_buffer=0 \
-		"$@" 2>>"$LOG" &
+		${TRACKERD_OPTS:-} "$@" 2>>"$LOG" &
 	PID=$!
 	wait_until 10 started_or_dead "$v6" || fail "trackerd did not bind within 10 s"
 	kill -0 "$PID" 2>/dev/null && ! grep -q 'cannot bind' "$LOG" || return 1
@@ -165,7 +170,7 @@ stop_daemon() {
 	local limit st c
 	[ -n "$PID" ] || return 0
 	kill -TERM "$PID" 2>/dev/null
-	limit=$(( $(now_ms) + 5000 ))
+	limit=$(( $(now_ms) + 5000 * TMULT ))
 	while kill -0 "$PID" 2>/dev/null; do
 		[ "$(now_ms)" -lt "$limit" ] || fail "trackerd did not exit within 5 s of SIGTERM"
 		sleep 0.02
@@ -256,13 +261,14 @@ fam() { case $1 in \[*) echo ipv6 ;; *) echo ipv4 ;; esac; }
 peer() { case $1 in \[*) echo "\\[::1\\]:$2" ;; *) echo "127\\.0\\.0\\.1:$2" ;; esac; }
 
 # for_each_config FUNCTION: run FUNCTION BACKEND WORKERS for io_uring and
-# mmsg with 1 and 2 workers, each on a fresh daemon that FUNCTION starts.
+# mmsg with 1 and 2 workers, each on a fresh daemon that FUNCTION starts
+# (TRACKERD_BACKENDS="mmsg" limits the backends, e.g. under valgrind).
 # A backend the kernel refuses (io_uring disabled) is skipped for that
 # pass; if nothing could run at all the script skips.
 RAN=0
 for_each_config() {
 	local fn=$1 backend workers
-	for backend in io_uring mmsg; do
+	for backend in ${TRACKERD_BACKENDS:-io_uring mmsg}; do
 		if [ "$backend" = io_uring ] && ! uring_works; then
 			log "io_uring is not available here: skipping the io_uring passes"
 			continue
