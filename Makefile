@@ -235,7 +235,7 @@ check-valgrind: deps
 # (cppcheck-suppress) or in tests/cppcheck.supp.
 LINT_SRCS  := $(SHM_SRCS) $(DAEMON_SRCS) daemon/main.c $(CTL_SRCS) \
 	$(sort $(wildcard tests/tools/*.c tests/fuzz/*.c))
-TIDY_FLAGS := -std=gnu11 -D_GNU_SOURCE -I. -DTRACKERD_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+TIDY_FLAGS := -std=gnu11 -D_GNU_SOURCE -I. -DTRACKERD_VERSION=\"$(VERSION)\" $(PKG_CFLAGS)
 LINT_JOBS  ?= 2
 
 lint: lint-cppcheck lint-tidy
