@@ -36,6 +36,7 @@
  *   timestamp is covered by the MAC, so it cannot be moved by a client.
  */
 #include <assert.h>
+#include <endian.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/random.h>
@@ -46,25 +47,24 @@
 /* getrandom() returns 16 bytes in one call; the bound only guards a loop. */
 #define NEW_KEY_TRIES 64
 
-static uint64_t rotl64(uint64_t x, unsigned b)
+static inline __attribute__((always_inline)) uint64_t rotl64(uint64_t x, unsigned b)
 {
 	return (x << b) | (x >> (64 - b));
 }
 
-static uint64_t load_le64(const uint8_t *p)
+static inline uint64_t load_le64(const uint8_t *p)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
 }
 
 struct sip {
 	uint64_t v0, v1, v2, v3;
 };
 
-static void sip_round(struct sip *s)
+static inline __attribute__((always_inline)) void sip_round(struct sip *s)
 {
 	s->v0 += s->v1;
 	s->v1 = rotl64(s->v1, 13);
@@ -82,7 +82,7 @@ static void sip_round(struct sip *s)
 	s->v2 = rotl64(s->v2, 32);
 }
 
-static void sip_compress(struct sip *s, uint64_t m)
+static inline __attribute__((always_inline)) void sip_compress(struct sip *s, uint64_t m)
 {
 	s->v3 ^= m;
 	sip_round(s);
