@@ -222,7 +222,7 @@ check-san:
 # --- valgrind and static analysis ------------------------------------------------
 # Unit tests and these integration scripts under valgrind memcheck (mmsg
 # backend; see tests/run-valgrind.sh for what counts as an error).
-VALGRIND_TESTS ?= 010-connect 020-announce 030-scrape 050-malformed 060-ctl
+VALGRIND_TESTS ?= 010-connect 020-announce 030-scrape 050-malformed 060-ctl 090-reload
 check-valgrind: deps
 	$(Q)$(MAKE) --no-print-directory check-build
 	$(Q)sh tests/summary.sh begin
