@@ -154,8 +154,8 @@ static uint64_t clean_due(struct ctrl *c, uint64_t now)
 		 * burst. Round up, so that at least the next stripe is due now;
 		 * rounding down could leave it never due on short intervals.
 		 */
-		c->pass_start = now - ((uint64_t)c->next_stripe * interval + c->nstripes - 1) /
-					      c->nstripes;
+		c->pass_start =
+			now - ((uint64_t)c->next_stripe * interval + c->nstripes - 1) / c->nstripes;
 	}
 	due = (now - c->pass_start) * c->nstripes / interval + 1;
 	if (due > c->nstripes)
@@ -781,10 +781,9 @@ static int cmd_access_edit(struct ctrl *c, enum ctlproto_cmd cmd, const char *he
 		return ctlsrv_reply_error(out, -EPERM,
 					  "access_list_mode is %s: use '%s' or 'unlist'",
 					  access_mode_names[mode], access_mode_names[mode]);
-	r = acclist_apply_edit(segment_acl(c->seg), c->table, (int)mode,
-			       c->conf->access_list_path, hash,
-			       cmd == CTLPROTO_CMD_UNLIST ? ACCLIST_REMOVE : ACCLIST_ADD, &res, err,
-			       sizeof(err));
+	r = acclist_apply_edit(segment_acl(c->seg), c->table, (int)mode, c->conf->access_list_path,
+			       hash, cmd == CTLPROTO_CMD_UNLIST ? ACCLIST_REMOVE : ACCLIST_ADD,
+			       &res, err, sizeof(err));
 	acclist_format_hex(hash, canon);
 	if (r < 0) {
 		log_msg(LOG_ERR, "access list: %s %s failed: %s", ctlproto_commands[cmd].name,
@@ -794,16 +793,15 @@ static int cmd_access_edit(struct ctrl *c, enum ctlproto_cmd cmd, const char *he
 	log_msg(LOG_NOTICE, "access list: %s %s (%s mode, %llu listed%s)",
 		ctlproto_commands[cmd].name, canon, access_mode_names[mode],
 		(unsigned long long)res.listed, res.torrents_removed ? ", torrent removed" : "");
-	return ctlsrv_reply_printf(out,
-				   "info_hash=%s\nmode=%s\nlisted=%s\nwas_listed=%s\n"
-				   "file=%s\nfile_changed=%s\naccess_list_entries=%llu\n"
-				   "torrent_removed=%s\npeers_removed=%llu\n",
-				   canon, access_mode_names[mode],
-				   cmd == CTLPROTO_CMD_UNLIST ? "no" : "yes",
-				   res.was_listed ? "yes" : "no", c->conf->access_list_path,
-				   res.file_changed ? "yes" : "no", (unsigned long long)res.listed,
-				   res.torrents_removed ? "yes" : "no",
-				   (unsigned long long)res.peers_removed);
+	return ctlsrv_reply_printf(
+		out,
+		"info_hash=%s\nmode=%s\nlisted=%s\nwas_listed=%s\n"
+		"file=%s\nfile_changed=%s\naccess_list_entries=%llu\n"
+		"torrent_removed=%s\npeers_removed=%llu\n",
+		canon, access_mode_names[mode], cmd == CTLPROTO_CMD_UNLIST ? "no" : "yes",
+		res.was_listed ? "yes" : "no", c->conf->access_list_path,
+		res.file_changed ? "yes" : "no", (unsigned long long)res.listed,
+		res.torrents_removed ? "yes" : "no", (unsigned long long)res.peers_removed);
 }
 
 /* --- snapshots (format and writing: daemon/snapshot.c) ------------------------ */
@@ -836,7 +834,8 @@ static int cmd_save(struct ctrl *c, struct ctlsrv_reply *out)
 				   "peers_ipv4=%llu\npeers_ipv6=%llu\n",
 				   info.path, (unsigned long long)info.bytes,
 				   (unsigned long long)info.ms, (unsigned long long)info.torrents,
-				   (unsigned long long)info.peers4, (unsigned long long)info.peers6);
+				   (unsigned long long)info.peers4,
+				   (unsigned long long)info.peers6);
 }
 
 /*

@@ -1009,9 +1009,11 @@ static int open_segment(struct sup *s, const struct segment_params *sp, struct s
 			 */
 			n = torrents_reclaim(segment_torrents(s->seg));
 			if (n < 0)
-				log_errno(LOG_WARNING, (int)n, "cannot reclaim leaked arena blocks, ignoring");
+				log_errno(LOG_WARNING, (int)n,
+					  "cannot reclaim leaked arena blocks, ignoring");
 			else if (n > 0)
-				log_msg(LOG_NOTICE, "reclaimed %lld leaked arena records", (long long)n);
+				log_msg(LOG_NOTICE, "reclaimed %lld leaked arena records",
+					(long long)n);
 		}
 		close(fds->swarm);
 		fds->swarm = -1;

@@ -13,8 +13,8 @@
 struct conf;
 
 struct sup_args {
-	const char *config_path;       /* NULL when running on built-in defaults */
-	const char *const *overrides;  /* -o KEY=VALUE, re-applied on every reload */
+	const char *config_path; /* NULL when running on built-in defaults */
+	const char *const *overrides; /* -o KEY=VALUE, re-applied on every reload */
 	unsigned noverrides;
 };
 

@@ -33,8 +33,9 @@
 	X(err_port_zero, "announces with port 0 (error reply)")                          \
 	X(err_no_hashes, "scrapes without an info-hash (error reply)")                   \
 	X(err_access_announce, "announces refused by the access list (error reply)")     \
-	X(err_access_scrape, "scrapes whose every info-hash the access list refuses (error reply)") \
-	X(access_refused_hashes, "info-hashes in scrapes refused by the access list")   \
+	X(err_access_scrape,                                                             \
+	  "scrapes whose every info-hash the access list refuses (error reply)")         \
+	X(access_refused_hashes, "info-hashes in scrapes refused by the access list")    \
 	X(drop_short, "datagrams under 16 bytes (dropped)")                              \
 	X(drop_action, "datagrams with an unknown action (dropped)")                     \
 	X(drop_magic, "connects without the protocol magic (dropped)")                   \
@@ -49,7 +50,7 @@
 	X(drop_send_full, "replies dropped because the send queue was full")             \
 	X(send_errors, "replies the kernel refused to send")                             \
 	X(refused_table_full, "announces not stored: torrent table full")                \
-	X(refused_arena_full, "announces not stored: peer arena full")                       \
+	X(refused_arena_full, "announces not stored: peer arena full")                   \
 	X(refused_source_cap,                                                            \
 	  "announces not stored: too many peers from one source in the torrent")         \
 	X(rx_nobufs, "times the io_uring receive buffers ran out (receive re-armed)")

@@ -211,9 +211,9 @@ static int verify(const struct layout_hdr *h, size_t fd_size, const struct segme
 		snprintf(why, whylen, "layout does not match its capacity");
 		return -EPROTO;
 	}
-	if (expect && (expect->max_torrents != p.max_torrents ||
-		       expect->max_peers4 != p.max_peers4 || expect->max_peers6 != p.max_peers6 ||
-		       expect->max_access != p.max_access)) {
+	if (expect &&
+	    (expect->max_torrents != p.max_torrents || expect->max_peers4 != p.max_peers4 ||
+	     expect->max_peers6 != p.max_peers6 || expect->max_access != p.max_access)) {
 		snprintf(why, whylen,
 			 "capacity %llu torrents, %llu/%llu peers, %llu listed hashes; "
 			 "configured %llu, %llu/%llu, %llu",

@@ -337,13 +337,13 @@ static void test_reserved_command(void **state)
 	 * would be answered by the server without the handler.
 	 */
 	snprintf(want, sizeof(want), "error unexpected command %d\n", CTLPROTO_CMD_SAVE);
-	assert_reply(f, "TRK1 save\n", ctlproto_commands[CTLPROTO_CMD_SAVE].later ?
-						 "error not supported yet\n" :
-						 want);
+	assert_reply(f, "TRK1 save\n",
+		     ctlproto_commands[CTLPROTO_CMD_SAVE].later ? "error not supported yet\n" :
+								  want);
 	snprintf(want, sizeof(want), "error unexpected command %d\n", CTLPROTO_CMD_BAN);
-	assert_reply(f, "TRK1 ban 10.0.0.0/8 1h\n", ctlproto_commands[CTLPROTO_CMD_BAN].later ?
-							   "error not supported yet\n" :
-							   want);
+	assert_reply(f, "TRK1 ban 10.0.0.0/8 1h\n",
+		     ctlproto_commands[CTLPROTO_CMD_BAN].later ? "error not supported yet\n" :
+								 want);
 }
 
 static void test_request_size_limit(void **state)
