@@ -244,6 +244,13 @@ int sandbox_worker(void)
 	return r;
 }
 
+bool sandbox_under_valgrind(void)
+{
+	const char *p = getenv("LD_PRELOAD");
+
+	return p && strstr(p, "vgpreload");
+}
+
 bool sandbox_test_hook_armed(void)
 {
 	const char *path = getenv(SANDBOX_TEST_ENV);

@@ -17,6 +17,13 @@
 /* Environment variable of the test hook, see sandbox_test_hook_armed(). */
 #define SANDBOX_TEST_ENV "TRACKERD_TEST_SECCOMP_VIOLATION"
 
+/*
+ * Running under valgrind (its preload library is in LD_PRELOAD)? Valgrind
+ * makes the program's system calls itself, with others of its own, so a
+ * filter would kill it: the caller skips the filter and says so.
+ */
+bool sandbox_under_valgrind(void);
+
 /* Install the filter in the calling worker. 0 or -errno (the caller logs). */
 int sandbox_worker(void);
 
