@@ -179,6 +179,25 @@ run: deps
 bench-store: $(O)/tests/bench_store
 	$(O)/tests/bench_store $(BENCHARGS)
 
+# Throughput against the echo ceiling and opentracker with the shared kit
+# (BENCH_KIT, default ../shared/bench), copied into the build directory
+# because the kit may be read-only. One worker, pinned beside the generator.
+# BENCH_BACKEND picks trackerd's io_backend; BENCH_ARGS go to compare.sh.
+BENCH_KIT     ?= ../shared/bench
+BENCH_ROUNDS  ?= 4
+BENCH_BACKEND ?= io_uring
+BENCH_ARGS    ?=
+bench-compare: $(O)/trackerd
+	@test -d $(BENCH_KIT) || { echo "bench-compare: no kit at $(BENCH_KIT)"; exit 1; }
+	rm -rf $(O)/bench-kit && mkdir -p $(O)/bench-kit $(O)/bench-results
+	cp $(BENCH_KIT)/*.c $(BENCH_KIT)/*.sh $(BENCH_KIT)/Makefile $(O)/bench-kit/
+	$(MAKE) -C $(O)/bench-kit >/dev/null
+	cd $(O)/bench-kit && ./compare.sh --rounds $(BENCH_ROUNDS) --out $(CURDIR)/$(O)/bench-results/$$(date +%Y%m%d-%H%M%S) \
+		--extra '$(CURDIR)/$(O)/trackerd -o workers=1 -o listen_ipv4={HOST}:{PORT} -o listen_ipv6=none \
+			-o io_backend=$(BENCH_BACKEND) -o control_socket=/tmp/trackerd-bench-{PORT}/ctl.sock \
+			-o state_directory=/tmp/trackerd-bench-{PORT} -o user=root -o snapshot_interval=0' \
+		--extra-name trackerd-$(BENCH_BACKEND) $(BENCH_ARGS)
+
 # --- fuzzing (clang + libFuzzer) -------------------------------------------------
 # Each tests/fuzz/fuzz_NAME.c is linked with the library built for fuzzing and
 # run from its seed corpus tests/fuzz/corpus/NAME/ for FUZZ_SECONDS each.
@@ -288,7 +307,7 @@ clean:
 
 .PHONY: all check check-build check-unit check-integration check-headers check-layering \
 	lint-man check-docs format-check format deps run bench-store install uninstall clean \
-	fuzz fuzz-build check-san check-valgrind lint lint-cppcheck lint-tidy
+	fuzz fuzz-build check-san bench-compare check-valgrind lint lint-cppcheck lint-tidy
 
 # Keep test objects: they are intermediates of pattern chains.
 .SECONDARY:
