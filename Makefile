@@ -181,22 +181,24 @@ bench-store: $(O)/tests/bench_store
 
 # Throughput against the echo ceiling and opentracker with the shared kit
 # (BENCH_KIT, default ../shared/bench), copied into the build directory
-# because the kit may be read-only. One worker, pinned beside the generator.
-# BENCH_BACKEND picks trackerd's io_backend; BENCH_ARGS go to compare.sh.
-BENCH_KIT     ?= ../shared/bench
-BENCH_ROUNDS  ?= 4
-BENCH_BACKEND ?= io_uring
-BENCH_ARGS    ?=
+# because the kit may be read-only. One worker, pinned beside the generator,
+# once per backend in BENCH_BACKENDS; BENCH_ARGS go to compare.sh.
+BENCH_KIT      ?= ../shared/bench
+BENCH_ROUNDS   ?= 4
+BENCH_BACKENDS ?= io_uring mmsg
+BENCH_ARGS     ?=
+BENCH_TRACKERD  = $(CURDIR)/$(O)/trackerd -o workers=1 -o listen_ipv4={HOST}:{PORT} \
+	-o listen_ipv6=none -o control_socket=/tmp/trackerd-bench-{PORT}/ctl.sock \
+	-o state_directory=/tmp/trackerd-bench-{PORT} -o user=root -o snapshot_interval=0
 bench-compare: $(O)/trackerd
 	@test -d $(BENCH_KIT) || { echo "bench-compare: no kit at $(BENCH_KIT)"; exit 1; }
 	rm -rf $(O)/bench-kit && mkdir -p $(O)/bench-kit $(O)/bench-results
 	cp $(BENCH_KIT)/*.c $(BENCH_KIT)/*.sh $(BENCH_KIT)/Makefile $(O)/bench-kit/
 	$(MAKE) -C $(O)/bench-kit >/dev/null
-	cd $(O)/bench-kit && ./compare.sh --rounds $(BENCH_ROUNDS) --out $(CURDIR)/$(O)/bench-results/$$(date +%Y%m%d-%H%M%S) \
-		--extra '$(CURDIR)/$(O)/trackerd -o workers=1 -o listen_ipv4={HOST}:{PORT} -o listen_ipv6=none \
-			-o io_backend=$(BENCH_BACKEND) -o control_socket=/tmp/trackerd-bench-{PORT}/ctl.sock \
-			-o state_directory=/tmp/trackerd-bench-{PORT} -o user=root -o snapshot_interval=0' \
-		--extra-name trackerd-$(BENCH_BACKEND) $(BENCH_ARGS)
+	cd $(O)/bench-kit && ./compare.sh --rounds $(BENCH_ROUNDS) \
+		--out $(CURDIR)/$(O)/bench-results/$$(date +%Y%m%d-%H%M%S) \
+		$(foreach b,$(BENCH_BACKENDS),--extra '$(BENCH_TRACKERD) -o io_backend=$(b)' \
+			--extra-name trackerd-$(b)) $(BENCH_ARGS)
 
 # --- fuzzing (clang + libFuzzer) -------------------------------------------------
 # Each tests/fuzz/fuzz_NAME.c is linked with the library built for fuzzing and
