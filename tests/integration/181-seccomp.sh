@@ -14,6 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 
 seccomp_of() { sed -n 's/^Seccomp:[[:space:]]*//p' "/proc/$1/status"; }
+filtered() { [ "$(seccomp_of "$1")" = 2 ]; }
 worker_pids() { ctl workers | sed -n 's/.*pid=\([0-9]*\).*/\1/p'; }
 
 run() {
@@ -21,7 +22,8 @@ run() {
 	# 1. filtered workers serve.
 	start_daemon "$backend" 2
 	for w in $(worker_pids); do
-		[ "$(seccomp_of "$w")" = 2 ] || fail "worker $w: Seccomp $(seccomp_of "$w"), expected 2"
+		# A worker installs its filter once set up, just after it registers.
+		wait_until 5 filtered "$w" || fail "worker $w: Seccomp $(seccomp_of "$w"), expected 2"
 	done
 	for a in "${ADDRS[@]}"; do
 		expect_reply 'interval=' "$a" announce "$(ih 181)" 6881 0 started 5 >/dev/null
