@@ -7,11 +7,13 @@
 # tests of connid and worker: a test here must not wait connid_max_age.)
 . "$(dirname "$0")/lib.sh"
 
-# expect_count FAMILY NAME DELTA BEFORE
+count_is() { [ "$(ctl_stat "total.$1.$2")" -eq "$3" ]; }
+
+# expect_count FAMILY NAME DELTA BEFORE: the counter reaches BEFORE + DELTA
+# (a dropped datagram may still be in the worker when udptc gives up on it).
 expect_count() {
-	local v
-	v=$(ctl_stat "total.$1.$2")
-	[ "$v" -eq $(( $4 + $3 )) ] || fail "total.$1.$2 is $v, expected $(( $4 + $3 ))"
+	wait_until 2 count_is "$1" "$2" $(( $4 + $3 )) ||
+		fail "total.$1.$2 is $(ctl_stat "total.$1.$2"), expected $(( $4 + $3 ))"
 }
 
 run() {
