@@ -90,6 +90,8 @@
 #define SUP_BACKOFF_MIN_MS 100u
 #define SUP_BACKOFF_MAX_MS 10000u
 #define SUP_STABLE_MS 30000u
+/* A control process that lived this long was serving: restart it at once. */
+#define SUP_SERVED_MS 1000u
 #define SUP_STOP_MS 3000u
 /* The control process writes the final snapshot at shutdown: wait this long (< TimeoutStopSec). */
 #define SUP_SNAPSHOT_STOP_MS 12000u
@@ -504,12 +506,32 @@ static int start_worker(struct sup *s, unsigned i)
 }
 
 /* A child died unexpectedly: schedule its restart. */
-static void schedule_restart(struct child *k, uint64_t now)
+/* The worker in slot, process pid, had set up its backend: it was receiving. */
+static bool worker_was_serving(struct sup *s, unsigned slot, pid_t pid)
+{
+	const struct counters_block *b = segment_counters(s->seg, slot);
+
+	return __atomic_load_n(&b->pid, __ATOMIC_RELAXED) == (uint32_t)pid &&
+	       __atomic_load_n(&b->backend, __ATOMIC_RELAXED) != 0;
+}
+
+/*
+ * Back-off protects against a child that dies while starting (bad
+ * environment, a crash at setup): its delay doubles up to the maximum. A
+ * child that had been serving is restarted at once, however often it is
+ * killed, because datagrams steered to its socket wait there until then.
+ */
+static void schedule_restart(struct child *k, uint64_t now, bool served)
 {
 	if (now - k->started_ms >= SUP_STABLE_MS)
 		k->backoff_ms = SUP_BACKOFF_MIN_MS;
 	k->state = CHILD_WAITING;
 	k->pid = 0;
+	if (served) {
+		k->restart_at = now;
+		k->backoff_ms = SUP_BACKOFF_MIN_MS;
+		return;
+	}
 	k->restart_at = now + k->backoff_ms;
 	k->backoff_ms =
 		k->backoff_ms * 2 > SUP_BACKOFF_MAX_MS ? SUP_BACKOFF_MAX_MS : k->backoff_ms * 2;
@@ -537,7 +559,7 @@ static void reap(struct sup *s)
 				}
 				continue;
 			}
-			schedule_restart(&s->ctrl, now);
+			schedule_restart(&s->ctrl, now, now - s->ctrl.started_ms >= SUP_SERVED_MS);
 			s->ctrl.restarts++;
 			log_msg(LOG_ERR, "control process (pid %d) %s, restarting in %u ms",
 				(int)pid, how, (unsigned)(s->ctrl.restart_at - now));
@@ -551,6 +573,7 @@ static void reap(struct sup *s)
 		{
 			struct child *k = &s->w[slot];
 			struct counters_block *b = segment_counters(s->seg, slot);
+			bool served = worker_was_serving(s, slot, pid);
 
 			__atomic_store_n(&b->pid, 0, __ATOMIC_RELAXED);
 			if (k->state == CHILD_DRAINING || k->retiring || s->stopping) {
@@ -565,7 +588,7 @@ static void reap(struct sup *s)
 				k->retiring = false;
 				continue;
 			}
-			schedule_restart(k, now);
+			schedule_restart(k, now, served);
 			k->restarts++;
 			log_msg(LOG_ERR, "worker/%u (pid %d) %s, restarting in %u ms", k->index,
 				(int)pid, how, (unsigned)(k->restart_at - now));
@@ -741,7 +764,7 @@ static int run_timers(struct sup *s)
 				int r = k == &s->ctrl ? fork_ctrl(s) : fork_worker(s, slot);
 
 				if (r < 0)
-					schedule_restart(k, now);
+					schedule_restart(k, now, false);
 			}
 			if (k->state == CHILD_WAITING && k->restart_at < next)
 				next = k->restart_at;
