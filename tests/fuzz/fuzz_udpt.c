@@ -36,7 +36,8 @@ static void check_announce(const uint8_t *buf, size_t len, const struct udpt_req
 {
 	const struct udpt_announce *a = &req->announce;
 	const struct udpt_urldata *u = &a->urldata;
-	static uint8_t copy[UDPT_REQUEST_MAX];
+	/* Any urldata length (u->len is 16 bits): inputs may exceed a datagram. */
+	static uint8_t copy[UINT16_MAX + 1];
 	static uint8_t out[UDPT_REPLY_MAX];
 	unsigned n4, n6;
 	size_t r;
