@@ -37,8 +37,13 @@
 
 /* Hard upper bound for the scrape_max setting: 16 + 74 * 20 = 1496 bytes. */
 #define UDPT_SCRAPE_MAX_LIMIT 74
-/* Largest request datagram the workers must receive in full. */
-#define UDPT_REQUEST_MAX 1500
+/*
+ * Largest request datagram the workers receive in full, on every backend.
+ * Above a full 74-hash scrape (1496 bytes), so that a longer scrape is
+ * answered for its first scrape_max hashes rather than dropped; anything
+ * longer is dropped as truncated.
+ */
+#define UDPT_REQUEST_MAX 2048
 /*
  * Largest reply payload that fits one 1500-byte MTU datagram:
  * 1500 - 20 (IPv4) - 8 (UDP) and 1500 - 40 (IPv6) - 8 (UDP).
