@@ -9,7 +9,7 @@
  * - Lines may end in LF or CRLF; trailing blanks and a trailing '#'
  *   comment after the hash are allowed, so an operator can name each
  *   entry. The last line needs no newline.
- * - Edits rewrite the whole file through acclist_write_atomic() and keep
+ * - Edits rewrite the whole file through atomicfile_write() and keep
  *   every line they do not concern, so comments survive trackerctl. An
  *   edit parses the file first and refuses to touch a file that would not
  *   load, with the same FILE:LINE message a reload would give.
@@ -29,6 +29,7 @@
  *   made to the file by hand take effect at the next reload.
  */
 #include "daemon/acclist.h"
+#include "daemon/atomicfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -289,77 +290,6 @@ int acclist_load(const char *path, struct acclist *ret, bool *ret_missing, char 
 	return r;
 }
 
-int acclist_write_atomic(const char *path, const char *data, size_t len)
-{
-	char *dcopy = NULL, *bcopy = NULL, *tmp = NULL;
-	const char *dir, *base;
-	mode_t mode = 0644;
-	struct stat st;
-	size_t off = 0;
-	int fd = -1, dfd, r = 0;
-
-	if (stat(path, &st) == 0)
-		mode = st.st_mode & 07777;
-	dcopy = strdup(path);
-	bcopy = strdup(path);
-	if (!dcopy || !bcopy) {
-		r = -ENOMEM;
-		goto out;
-	}
-	dir = dirname(dcopy);
-	base = basename(bcopy);
-	if (asprintf(&tmp, "%s/.%s.XXXXXX", dir, base) < 0) {
-		tmp = NULL;
-		r = -ENOMEM;
-		goto out;
-	}
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	while (off < len) {
-		ssize_t n = write(fd, data + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out_unlink;
-		}
-		off += (size_t)n;
-	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = -errno;
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0)
-		r = -errno;
-	if (dfd >= 0)
-		close(dfd);
-	goto out;
-out_unlink:
-	unlink(tmp);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(tmp);
-	free(dcopy);
-	free(bcopy);
-	return r;
-}
-
 /* Building the edited file: every line kept except those the edit drops. */
 struct edit_state {
 	const uint8_t *hash;
@@ -434,7 +364,7 @@ int acclist_edit(const char *path, const uint8_t hash[ACCLIST_HASH_LEN], enum ac
 	} else if (op == ACCLIST_ADD || !es.found) {
 		goto out; /* nothing to change */
 	}
-	r = acclist_write_atomic(path, es.out, es.olen);
+	r = atomicfile_write(path, es.out, es.olen, 0644, true);
 	if (r < 0) {
 		snprintf(err, errlen, "%s: cannot replace the file: %s", path, strerror(-r));
 		goto out;

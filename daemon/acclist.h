@@ -69,14 +69,6 @@ enum acclist_op {
 int acclist_edit(const char *path, const uint8_t hash[ACCLIST_HASH_LEN], enum acclist_op op,
 		 bool *ret_changed, char *err, size_t errlen);
 
-/*
- * Replace path with len bytes of data atomically: a temporary file in the
- * same directory, fsync, rename over path, fsync of the directory. A crash
- * leaves the old file or the new one. Keeps the old file's mode (else
- * 0644). 0 or -errno.
- */
-int acclist_write_atomic(const char *path, const char *data, size_t len);
-
 /* --- applying a list to the running tracker (control process) --- */
 
 struct acl; /* shm/acl.h */

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/atomicfile.h"
 #include "daemon/metrics.h"
 #include "daemon/statspage.h"
 
@@ -610,57 +611,6 @@ int statspage_render(const struct metrics_figures *f, const struct statspage_inf
 
 int statspage_write_file(const char *path, const char *data, size_t len)
 {
-	char tmp[4096], dir[4096];
-	size_t off = 0;
-	int fd, dfd, r = 0;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	snprintf(dir, sizeof(dir), "%s", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0)
-		return -errno;
-	/* The umask must not make the page unreadable for the web server. */
-	if (fchmod(fd, 0644) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	while (off < len) {
-		ssize_t n = write(fd, data + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out_unlink;
-		}
-		off += (size_t)n;
-	}
-	if (fsync(fd) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = -errno;
-		goto out_unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		goto out_unlink;
-	}
-	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		if (fsync(dfd) < 0)
-			r = -errno;
-		close(dfd);
-	}
-	return r;
-
-out_unlink:
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	return r;
+	/* Always 0644: the umask must not make the page unreadable for the web server. */
+	return atomicfile_write(path, data, len, 0644, false);
 }
