@@ -206,37 +206,31 @@ static enum udpt_status parse_scrape(const uint8_t *buf, size_t len, unsigned sc
 }
 
 enum udpt_status udpt_parse(const uint8_t *buf, size_t len, unsigned scrape_max,
-			    struct udpt_request *ret_req)
+			    struct udpt_request *req)
 {
-	struct udpt_request req = { 0 };
-	enum udpt_status st;
+	/*
+	 * Fields go straight into *req: a request assembled in a local and
+	 * copied out as a whole was read back with wide loads over the narrow
+	 * stores just made, a store-forwarding stall per load.
+	 */
+	memset(req, 0, sizeof(*req));
+	if (len < UDPT_MIN_LEN)
+		return UDPT_DROP_SHORT;
+	req->connection_id = load_be64(buf + OFF_CONNID);
+	req->action = load_be32(buf + OFF_ACTION);
+	req->txid = load_be32(buf + OFF_TXID);
 
-	if (len < UDPT_MIN_LEN) {
-		st = UDPT_DROP_SHORT;
-		goto out;
-	}
-	req.connection_id = load_be64(buf + OFF_CONNID);
-	req.action = load_be32(buf + OFF_ACTION);
-	req.txid = load_be32(buf + OFF_TXID);
-
-	switch (req.action) {
+	switch (req->action) {
 	case UDPT_ACTION_CONNECT:
 		/* Trailing bytes after the 16 are tolerated. */
-		st = req.connection_id == UDPT_PROTOCOL_MAGIC ? UDPT_OK : UDPT_DROP_MAGIC;
-		break;
+		return req->connection_id == UDPT_PROTOCOL_MAGIC ? UDPT_OK : UDPT_DROP_MAGIC;
 	case UDPT_ACTION_ANNOUNCE:
-		st = parse_announce(buf, len, &req.announce);
-		break;
+		return parse_announce(buf, len, &req->announce);
 	case UDPT_ACTION_SCRAPE:
-		st = parse_scrape(buf, len, scrape_max, &req.scrape);
-		break;
+		return parse_scrape(buf, len, scrape_max, &req->scrape);
 	default:
-		st = UDPT_DROP_ACTION;
-		break;
+		return UDPT_DROP_ACTION;
 	}
-out:
-	*ret_req = req;
-	return st;
 }
 
 size_t udpt_urldata_copy(const struct udpt_urldata *u, uint8_t *out, size_t cap)

@@ -131,11 +131,11 @@ struct udpt_request {
 
 /*
  * Parse one datagram. scrape_max (1..UDPT_SCRAPE_MAX_LIMIT) caps the hashes
- * answered. Always fills ret_req->action and ->txid when len >= 16, so that
+ * answered. Always fills req->action and ->txid when len >= 16, so that
  * UDPT_ERR_* statuses can be answered; the rest only for UDPT_OK.
- * Pointers in ret_req point into buf.
+ * Pointers in req point into buf.
  *
- * In detail: *ret_req is always written (zeroed first); connection_id,
+ * In detail: *req is always written (zeroed first); connection_id,
  * action and txid are set whenever len >= 16; for UDPT_ERR_PORT_ZERO the
  * announce is filled as for UDPT_OK (so the caller can verify the
  * connection id before answering); for UDPT_ERR_NO_HASHES the scrape has
@@ -143,7 +143,7 @@ struct udpt_request {
  * clamped into that range.
  */
 enum udpt_status udpt_parse(const uint8_t *buf, size_t len, unsigned scrape_max,
-			    struct udpt_request *ret_req);
+			    struct udpt_request *req);
 
 /*
  * Copy the concatenated URL data of an announce parsed by udpt_parse() into
