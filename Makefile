@@ -179,6 +179,10 @@ run: deps
 bench-store: $(O)/tests/bench_store
 	$(O)/tests/bench_store $(BENCHARGS)
 
+# CPU time of a worker's request path per request, in-process, no sockets.
+bench-worker: $(O)/tests/bench_worker
+	$(O)/tests/bench_worker $(BENCHARGS)
+
 # Throughput against the echo ceiling and opentracker with the shared kit
 # (BENCH_KIT, default ../shared/bench), copied into the build directory
 # because the kit may be read-only. One worker, pinned beside the generator,
@@ -308,7 +312,8 @@ clean:
 	rm -rf build build-san build-fuzz
 
 .PHONY: all check check-build check-unit check-integration check-headers check-layering \
-	lint-man check-docs format-check format deps run bench-store install uninstall clean \
+	lint-man check-docs format-check format deps run bench-store bench-worker install uninstall \
+	clean \
 	fuzz fuzz-build check-san bench-compare check-valgrind lint lint-cppcheck lint-tidy
 
 # Keep test objects: they are intermediates of pattern chains.
