@@ -114,6 +114,13 @@ static const struct conf_word words_backend[] = {
 	{ NULL, 0 },
 };
 
+static const struct conf_word words_huge[] = {
+	{ "auto", CONF_HUGE_AUTO },
+	{ "yes", CONF_HUGE_YES },
+	{ "no", CONF_HUGE_NO },
+	{ NULL, 0 },
+};
+
 static const struct conf_word words_log_level[] = {
 	{ "err", LOG_ERR },   { "warning", LOG_WARNING }, { "notice", LOG_NOTICE },
 	{ "info", LOG_INFO }, { "debug", LOG_DEBUG },	  { NULL, 0 },
@@ -282,6 +289,8 @@ static const struct conf_key conf_keys[] = {
 		"most IPv4 peers over all torrents"),
 	K_COUNT(max_peers_ipv6, CONF_RELOAD_SEGMENT, 0, 1000000000ull, "1M",
 		"most IPv6 peers over all torrents"),
+	K_ENUM(huge_pages, CONF_RELOAD_SEGMENT, words_huge, "auto",
+	       "back the segment with 2 MiB pages: auto, yes or no"),
 
 	/* control process */
 	K_UINT(cleaning_interval, CT_SECONDS, CONF_RELOAD_LIVE, 1, 86400, 0, "120",

@@ -31,6 +31,13 @@ enum conf_backend {
 	CONF_BACKEND_MMSG,
 };
 
+/* huge_pages: back the segment with 2 MiB pages. */
+enum conf_huge {
+	CONF_HUGE_AUTO = 0, /* where the kernel can; say so once where not */
+	CONF_HUGE_YES, /* or refuse to start */
+	CONF_HUGE_NO, /* 4 KiB pages, faulted in as used */
+};
+
 /* access_list_mode; the values are shm/acl.h's enum acl_mode. */
 enum conf_access {
 	CONF_ACCESS_OFF = 0,
@@ -74,6 +81,7 @@ struct conf {
 	uint64_t max_torrents;
 	uint64_t max_peers; /* IPv4 peers */
 	uint64_t max_peers_ipv6; /* IPv6 peers */
+	enum conf_huge huge_pages; /* huge_pages, default auto */
 
 	/* control process */
 	unsigned cleaning_interval; /* seconds for one full cleaning pass */

@@ -1005,6 +1005,37 @@ static void main_loop(struct sup *s)
 }
 
 /*
+ * huge_pages: back the segment with 2 MiB pages before any child maps it, so
+ * the table's random accesses stop missing the TLB. A re-attached segment
+ * is usually huge already, which costs a quick pass.
+ */
+static int use_huge_pages(struct sup *s)
+{
+	struct segment_huge h;
+	uint64_t t0 = now_ms();
+	int r;
+
+	if (s->conf.huge_pages == CONF_HUGE_NO)
+		return 0;
+	r = segment_huge_pages(s->seg, &h);
+	if (r == 0) {
+		log_msg(LOG_INFO, "segment: %zu MiB in 2 MiB pages (%llu ms)",
+			h.huge * SEGMENT_HUGE_PAGE >> 20, (unsigned long long)(now_ms() - t0));
+		return 0;
+	}
+	if (s->conf.huge_pages == CONF_HUGE_YES)
+		return log_errno(LOG_ERR, r,
+				 "huge_pages = yes, but only %zu of %zu 2 MiB chunks of the "
+				 "segment could be backed by 2 MiB pages",
+				 h.huge, h.chunks);
+	log_errno(LOG_NOTICE, r,
+		  "segment: %zu of %zu 2 MiB chunks in 2 MiB pages, the rest in 4 KiB pages%s",
+		  h.huge, h.chunks,
+		  r == -EINVAL ? " (needs Linux 6.1 and transparent huge pages not denied)" : "");
+	return 0;
+}
+
+/*
  * Re-attach the segment the service manager kept for us (a restart loses no
  * peer) when its header and capacity match, else create a fresh one; then
  * hand it to the FD store for the next start.
@@ -1040,6 +1071,8 @@ static int open_segment(struct sup *s, const struct segment_params *sp, struct s
 		}
 		close(fds->swarm);
 		fds->swarm = -1;
+		if (s->seg && (r = use_huge_pages(s)) < 0)
+			return r;
 	}
 	if (!s->seg) {
 		r = connid_new_key(key);
@@ -1053,6 +1086,10 @@ static int open_segment(struct sup *s, const struct segment_params *sp, struct s
 		log_msg(LOG_INFO, "segment: %zu MiB for %llu torrents, %llu + %llu peers",
 			segment_size(s->seg) >> 20, (unsigned long long)sp->max_torrents,
 			(unsigned long long)sp->max_peers4, (unsigned long long)sp->max_peers6);
+		/* Before the snapshot fills it: collapsing empty chunks copies nothing. */
+		r = use_huge_pages(s);
+		if (r < 0)
+			return r;
 		/* A fresh table (no stored segment): the newest snapshot, before any child runs. */
 		snapshot_startup(&s->conf, s->seg);
 	}

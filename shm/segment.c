@@ -53,13 +53,35 @@ size_t segment_size_for(const struct segment_params *p)
 	return (size_t)l.total_size;
 }
 
+/*
+ * Map the whole fd at a 2 MiB-aligned address, so that whatever part of it
+ * the kernel backs with 2 MiB pages is mapped by single page-table entries
+ * (segment_huge_pages()). Workers inherit the address with the mapping.
+ */
 static int map_fd(int fd, size_t size, uint8_t **ret)
 {
-	void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	const size_t room = size + SEGMENT_HUGE_PAGE;
+	uint8_t *res, *at;
+	void *m;
 
-	if (m == MAP_FAILED)
+	res = mmap(NULL, room, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
 		return -errno;
-	/* Fewer TLB misses where shmem huge pages are allowed; harmless elsewhere. */
+	at = (uint8_t *)(((uintptr_t)res + SEGMENT_HUGE_PAGE - 1) &
+			 ~(uintptr_t)(SEGMENT_HUGE_PAGE - 1));
+	m = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	if (m == MAP_FAILED) {
+		int rc = -errno;
+
+		munmap(res, room);
+		return rc;
+	}
+	/* Give back the reservation around the mapping (size is page-aligned). */
+	if (at > res)
+		munmap(res, (size_t)(at - res));
+	if (res + room > at + size)
+		munmap(at + size, (size_t)(res + room - (at + size)));
+	/* Where shmem huge pages are allowed on fault, this is all it takes. */
 	(void)madvise(m, size, MADV_HUGEPAGE);
 	*ret = m;
 	return 0;
@@ -302,6 +324,45 @@ int segment_attach(int fd, const struct segment_params *expect, struct segment *
 		free(seg);
 	}
 	return rc;
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25 /* Linux 6.1 */
+#endif
+
+/*
+ * MADV_COLLAPSE backs a range with a 2 MiB page whatever the system's
+ * shmem_enabled policy says (short of "deny"), but only a range that holds
+ * at least one page: give each chunk its first page, without writing to it
+ * (the data may be live), then collapse it. Workers touching a chunk while
+ * it is copied wait on the page lock; nothing is lost.
+ */
+int segment_huge_pages(struct segment *seg, struct segment_huge *ret)
+{
+	size_t off;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->chunks = seg->size / SEGMENT_HUGE_PAGE;
+	for (off = 0; off + SEGMENT_HUGE_PAGE <= seg->size; off += SEGMENT_HUGE_PAGE) {
+		uint8_t *p = seg->base + off;
+
+		if (madvise(p, LAYOUT_ALIGN, MADV_POPULATE_WRITE) < 0 ||
+		    madvise(p, SEGMENT_HUGE_PAGE, MADV_COLLAPSE) < 0) {
+			int rc = -errno;
+
+			if (!ret->err)
+				ret->err = rc;
+			/* Not supported here: no other chunk will do better. */
+			if (rc == -EINVAL || rc == -EPERM || rc == -ENOSYS)
+				return rc;
+			continue;
+		}
+		ret->huge++;
+	}
+	return ret->huge == ret->chunks ? 0 : ret->err;
 }
 
 void segment_close(struct segment *seg)

@@ -44,6 +44,7 @@ static const char *const all_keys[] = {
 	"max_torrents",
 	"max_peers",
 	"max_peers_ipv6",
+	"huge_pages",
 	"cleaning_interval",
 	"torrent_keep",
 	"stats_interval",
@@ -508,6 +509,14 @@ static void test_enum(void **state)
 	assert_contains(err, "auto, io_uring or mmsg");
 	assert_int_equal(set1(&c, "io_backend=io_uring2"), -EINVAL);
 	assert_int_equal(set1(&c, "io_backend=0"), -EINVAL);
+	assert_int_equal(set1(&c, "huge_pages=no"), 0);
+	assert_int_equal(c.huge_pages, CONF_HUGE_NO);
+	assert_int_equal(set1(&c, "huge_pages=yes"), 0);
+	assert_int_equal(c.huge_pages, CONF_HUGE_YES);
+	assert_int_equal(conf_set_option(&c, "huge_pages=auto", err, sizeof(err)), 0);
+	assert_int_equal(c.huge_pages, CONF_HUGE_AUTO);
+	assert_int_equal(conf_set_option(&c, "huge_pages=maybe", err, sizeof(err)), -EINVAL);
+	assert_contains(err, "auto, yes or no");
 
 	static const struct {
 		const char *name;
