@@ -42,6 +42,7 @@
 #include "daemon/conf.h"
 #include "shm/bans.h"
 #include "shm/ratelimit.h"
+#include "shm/segment.h"
 
 #define CONF_LINE_MAX 1024u /* characters per line, newline excluded */
 #define CONF_FILE_MAX (1u << 20) /* bytes per file */
@@ -1166,4 +1167,15 @@ int conf_load(struct conf *c, const char *path, const char *const *overrides, un
 	}
 	*c = tmp;
 	return 0;
+}
+
+void conf_segment_params(const struct conf *c, struct segment_params *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	ret->max_torrents = c->max_torrents;
+	ret->max_peers4 = c->max_peers;
+	ret->max_peers6 = c->max_peers_ipv6;
+	ret->max_access = c->access_list_max;
+	ret->ratelimit_slots = c->ratelimit_slots;
+	ret->ban_max = c->ban_max;
 }

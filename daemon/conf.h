@@ -174,4 +174,8 @@ int conf_load(struct conf *c, const char *path, const char *const *overrides, un
 /* How a change of the named key takes effect; -EINVAL for an unknown key. */
 int conf_key_reload(const char *key);
 
+struct segment_params;
+/* The segment capacity the configuration asks for (shm/segment.h). */
+void conf_segment_params(const struct conf *c, struct segment_params *ret);
+
 #endif /* TRACKER_DAEMON_CONF_H */

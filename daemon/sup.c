@@ -1132,12 +1132,7 @@ int sup_run(const struct conf *c, const struct sup_args *args)
 	if (r < 0)
 		log_errno(LOG_WARNING, r, "ignoring the descriptors passed by the service manager");
 
-	sp.max_torrents = c->max_torrents;
-	sp.max_peers4 = c->max_peers;
-	sp.max_peers6 = c->max_peers_ipv6;
-	sp.max_access = c->access_list_max;
-	sp.ratelimit_slots = c->ratelimit_slots;
-	sp.ban_max = c->ban_max;
+	conf_segment_params(c, &sp);
 	r = open_segment(s, &sp, &fds);
 	if (r < 0)
 		goto out;

@@ -189,13 +189,7 @@ int main(int argc, char **argv)
 	}
 	log_init(LOG_WARNING, "bench_worker");
 
-	memset(&sp, 0, sizeof(sp));
-	sp.max_torrents = c.max_torrents;
-	sp.max_peers4 = c.max_peers;
-	sp.max_peers6 = c.max_peers_ipv6;
-	sp.max_access = c.access_list_max;
-	sp.ratelimit_slots = c.ratelimit_slots;
-	sp.ban_max = c.ban_max;
+	conf_segment_params(&c, &sp);
 	r = connid_new_key(key);
 	if (r == 0)
 		r = segment_create(&sp, key, &seg);

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "daemon/conf.h"
+#include "shm/segment.h"
 
 static const char *const all_keys[] = {
 	"listen_ipv4",
@@ -537,6 +538,28 @@ static void test_enum(void **state)
 	assert_int_equal(set1(&c, "log_level=7"), -EINVAL);
 	assert_true(conf_parse_log_level("verbose") < 0);
 	assert_true(conf_parse_log_level("") < 0);
+}
+
+static void test_segment_params(void **state)
+{
+	struct segment_params sp;
+	struct conf c;
+
+	(void)state;
+	conf_defaults(&c);
+	c.max_torrents = 123000;
+	c.max_peers = 456000;
+	c.max_peers_ipv6 = 7000;
+	c.access_list_max = 8000;
+	c.ratelimit_slots = 9000;
+	c.ban_max = 1000;
+	conf_segment_params(&c, &sp);
+	assert_int_equal(sp.max_torrents, 123000);
+	assert_int_equal(sp.max_peers4, 456000);
+	assert_int_equal(sp.max_peers6, 7000);
+	assert_int_equal(sp.max_access, 8000);
+	assert_int_equal(sp.ratelimit_slots, 9000);
+	assert_int_equal(sp.ban_max, 1000);
 }
 
 static void test_path(void **state)
@@ -1246,6 +1269,7 @@ int main(void)
 		cmocka_unit_test(test_counts),
 		cmocka_unit_test(test_range_message),
 		cmocka_unit_test(test_enum),
+		cmocka_unit_test(test_segment_params),
 		cmocka_unit_test(test_path),
 		cmocka_unit_test(test_listen4),
 		cmocka_unit_test(test_listen6),
