@@ -67,8 +67,8 @@ static int map_fd(int fd, size_t size, uint8_t **ret)
 	res = mmap(NULL, room, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (res == MAP_FAILED)
 		return -errno;
-	at = (uint8_t *)(((uintptr_t)res + SEGMENT_HUGE_PAGE - 1) &
-			 ~(uintptr_t)(SEGMENT_HUGE_PAGE - 1));
+	at = res + ((SEGMENT_HUGE_PAGE - ((uintptr_t)res & (SEGMENT_HUGE_PAGE - 1))) &
+		    (SEGMENT_HUGE_PAGE - 1));
 	m = mmap(at, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
 	if (m == MAP_FAILED) {
 		int rc = -errno;

@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 {
 	unsigned wa = 75, ws = 20, wc = 5, ntor = 10000, npeers = 50000, runs = 5;
 	unsigned long long nreq = 4000000;
-	int numwant = 30, opt, r;
+	int numwant = 30, opt, r, status = 0;
 	const char *opts[MAX_OPTS];
 	unsigned nopts = 0;
 	struct segment_params sp;
@@ -221,6 +221,10 @@ int main(int argc, char **argv)
 	len = calloc(RING, sizeof(*len));
 	if (!cdf || !peers || req == MAP_FAILED || out == MAP_FAILED || !len) {
 		fprintf(stderr, "bench_worker: out of memory\n");
+		free(cdf);
+		free(peers);
+		free(len);
+		segment_close(seg);
 		return 1;
 	}
 	for (unsigned i = 0; i < ntor; i++)
@@ -309,11 +313,17 @@ int main(int argc, char **argv)
 		if (replies != done) {
 			fprintf(stderr, "bench_worker: %llu requests got no reply\n",
 				done - replies);
-			return 1;
+			status = 1;
+			break;
 		}
 	}
-	qsort(per, runs, sizeof(per[0]), cmp_double);
-	printf("median: %.1f ns per request\n", per[runs / 2]);
+	if (!status) {
+		qsort(per, runs, sizeof(per[0]), cmp_double);
+		printf("median: %.1f ns per request\n", per[runs / 2]);
+	}
+	free(cdf);
+	free(peers);
+	free(len);
 	segment_close(seg);
-	return 0;
+	return status;
 }
