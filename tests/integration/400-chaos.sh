@@ -133,6 +133,25 @@ probe_from() {
 	fi
 }
 
+# stall_report OLDPID SLOT: after a kill left a CPU unanswered for 2 s, log
+# what the kernel says of the dead worker, its successor and every thread on
+# the two CPUs, so that a rare stall leaves evidence behind.
+stall_report() {
+	local p
+	log "stall after killing worker $1 (slot $2): $(ctl workers 2>&1 | tr '\n' ';')"
+	[ -d "/proc/$1" ] && log "dead worker $1: $(grep -E '^State' "/proc/$1/status" 2>/dev/null)" \
+		"wchan=$(cat "/proc/$1/wchan" 2>/dev/null)" \
+		"stack: $(tr '\n' ';' <"/proc/$1/stack" 2>/dev/null)"
+	for p in $(children_of "$PID"); do
+		log "child $p: $(grep -E '^State' "/proc/$p/status" 2>/dev/null)" \
+			"wchan=$(cat "/proc/$p/wchan" 2>/dev/null)" \
+			"stack: $(tr '\n' ';' <"/proc/$p/stack" 2>/dev/null)"
+	done
+	ps -eLo pid,tid,psr,stat,pcpu,wchan:24,comm --sort=-pcpu 2>/dev/null | head -n 15 |
+		while read -r p; do log "  $p"; done
+	log "steal and iowait ticks: $(grep -E '^cpu[0-9]' /proc/stat | awk '{printf "%s steal=%s iowait=%s; ", $1, $9, $6}')"
+}
+
 # slot_restarted SLOT OLDPID: the slot runs a new pid that chose its backend.
 slot_restarted() {
 	ctl workers | grep "^slot=$1 " | grep -v " pid=$2 " | grep -qv 'backend=starting'
@@ -179,7 +198,12 @@ run() {
 			kill -KILL "$victim" || fail "cannot kill worker $victim"
 			t0=$(now_ms)
 			kills_w=$((kills_w + 1))
-			probe_from "$cpu" "$A4" 15 || fail "no answer from CPU $cpu after killing worker $victim"
+			if ! probe_from "$cpu" "$A4" 2; then
+				# Slow: record who runs where while it lasts, then go on waiting.
+				stall_report "$victim" "$slot"
+				probe_from "$cpu" "$A4" 13 ||
+					fail "no answer from CPU $cpu after killing worker $victim"
+			fi
 			t1=$(now_ms)
 			dt=$((t1 - t0))
 			wait_until 5 sh -c "grep -q '(pid $victim) killed by signal 9' '$LOG'" ||
