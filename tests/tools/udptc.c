@@ -13,7 +13,8 @@
  *   udptc [-t MS] [-r N] HOST:PORT scrape [HASH...]
  *   udptc [-t MS] [-r N] HOST:PORT raw HEX [--connid]   (--connid: valid id in bytes 0..7)
  *   udptc [-t MS] HOST:PORT flood SECONDS               (announce load, bounded)
- *   udptc wait HOST:PORT [SECONDS]                      (until a connect is answered)
+ *   udptc wait HOST:PORT [SECONDS]                      (until a connect is answered;
+ *                                                        prints "ready after N ms")
  *
  * HOST is 127.0.0.1 or [::1] style; HASH is 40 hex digits; EVENT is none,
  * completed, started, stopped or a number. Output lines:
@@ -279,13 +280,14 @@ static int cmd_connect(void)
 
 static int cmd_wait(double seconds)
 {
-	int64_t deadline = now_ms() + (int64_t)(seconds * 1000);
+	int64_t start = now_ms(), deadline = start + (int64_t)(seconds * 1000);
 	uint64_t id;
 
 	timeout_ms = 100;
 	while (now_ms() < deadline) {
 		if (do_connect(1, &id) == 0) {
-			printf("ready\n");
+			/* From the first request sent, not from when the caller asked. */
+			printf("ready after %lld ms\n", (long long)(now_ms() - start));
 			return 0;
 		}
 	}
