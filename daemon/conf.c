@@ -1101,6 +1101,48 @@ void conf_print(const struct conf *c, FILE *f)
 	}
 }
 
+/* Bytes of a key's value field. */
+static size_t value_size(enum conf_type t)
+{
+	switch (t) {
+	case CT_BOOL:
+		return sizeof(bool);
+	case CT_UINT:
+	case CT_SECONDS:
+	case CT_BYTES:
+		return sizeof(unsigned);
+	case CT_COUNT:
+		return sizeof(uint64_t);
+	case CT_ENUM:
+		return sizeof(int);
+	case CT_LISTEN4:
+		return sizeof(struct sockaddr_in);
+	case CT_LISTEN6:
+		return sizeof(struct sockaddr_in6);
+	case CT_LISTEN_TCP:
+		return sizeof(struct sockaddr_storage);
+	case CT_PATH:
+	case CT_URL:
+	case CT_OPTPATH:
+	case CT_STRING:
+		return CONF_PATH_MAX;
+	}
+	return 0;
+}
+
+void conf_keep_restart_keys(const struct conf *cur, struct conf *nc)
+{
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+
+		if (k->reload == CONF_RELOAD_LIVE)
+			continue;
+		memcpy((char *)nc + k->off, cfield(cur, k->off), value_size(k->type));
+		if (k->type == CT_LISTEN4 || k->type == CT_LISTEN6 || k->type == CT_LISTEN_TCP)
+			memcpy((char *)nc + k->off_flag, cfield(cur, k->off_flag), sizeof(bool));
+	}
+}
+
 int conf_diff_restart_keys(const struct conf *a, const struct conf *b, char *names, size_t len)
 {
 	char va[CONF_PATH_MAX + 8], vb[CONF_PATH_MAX + 8];

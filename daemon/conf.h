@@ -158,6 +158,9 @@ void conf_print(const struct conf *c, FILE *f);
  */
 int conf_diff_restart_keys(const struct conf *a, const struct conf *b, char *names, size_t len);
 
+/* Give every such key of nc the value it has in cur (a reload keeps them). */
+void conf_keep_restart_keys(const struct conf *cur, struct conf *nc);
+
 /* Parse a log level name ("err", "warning", "notice", "info", "debug"). */
 int conf_parse_log_level(const char *s);
 

@@ -623,28 +623,6 @@ static void begin_shutdown(struct sup *s, int sig)
 	stop_child(&s->ctrl, now, SUP_SNAPSHOT_STOP_MS); /* it writes the final snapshot */
 }
 
-/* The keys that need a restart keep their running values. */
-static void keep_restart_keys(const struct conf *cur, struct conf *nc)
-{
-	nc->listen4_enabled = cur->listen4_enabled;
-	nc->listen4 = cur->listen4;
-	nc->listen6_enabled = cur->listen6_enabled;
-	nc->listen6 = cur->listen6;
-	nc->ipv6_only = cur->ipv6_only;
-	nc->socket_recv_buffer = cur->socket_recv_buffer;
-	nc->socket_send_buffer = cur->socket_send_buffer;
-	memcpy(nc->control_socket, cur->control_socket, sizeof(nc->control_socket));
-	memcpy(nc->state_directory, cur->state_directory, sizeof(nc->state_directory));
-	nc->max_torrents = cur->max_torrents;
-	nc->max_peers = cur->max_peers;
-	nc->max_peers_ipv6 = cur->max_peers_ipv6;
-	nc->access_list_max = cur->access_list_max;
-	nc->ratelimit_slots = cur->ratelimit_slots;
-	nc->ban_max = cur->ban_max;
-	memcpy(nc->user, cur->user, sizeof(nc->user));
-	memcpy(nc->group, cur->group, sizeof(nc->group));
-}
-
 static void reload(struct sup *s)
 {
 	char err[CONF_ERR_MAX];
@@ -671,7 +649,7 @@ static void reload(struct sup *s)
 			"reload: %s cannot change without a restart, keeping the "
 			"running values",
 			names);
-	keep_restart_keys(&s->conf, &nc);
+	conf_keep_restart_keys(&s->conf, &nc);
 	n = resolve_workers(&nc);
 	for (slot = 0, free_slots = 0; slot < CTRL_RETIRED_SLOT; slot++)
 		free_slots += s->w[slot].state == CHILD_FREE || s->w[slot].state == CHILD_WAITING;

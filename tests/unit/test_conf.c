@@ -991,6 +991,47 @@ static void test_load_validates(void **state)
 
 /* --- reload diff ------------------------------------------------------- */
 
+static void test_keep_restart_keys(void **state)
+{
+	static const char *const changed[] = {
+		"listen_ipv4=none",
+		"listen_ipv6=[::1]:7000",
+		"ipv6_only=no",
+		"socket_recv_buffer=1M",
+		"socket_send_buffer=1M",
+		"control_socket=/run/x.sock",
+		"state_directory=/srv/x",
+		"max_torrents=2000",
+		"max_peers=3000",
+		"max_peers_ipv6=4000",
+		"huge_pages=no",
+		"access_list_max=5000",
+		"user=nobody",
+		"group=nogroup",
+		"ratelimit_slots=4096",
+		"ban_max=100",
+	};
+	char err[CONF_ERR_MAX], names[512];
+	struct conf cur, nc;
+
+	(void)state;
+	conf_defaults(&cur);
+	conf_defaults(&nc);
+	for (size_t i = 0; i < sizeof(changed) / sizeof(changed[0]); i++)
+		assert_int_equal(conf_set_option(&nc, changed[i], err, sizeof(err)), 0);
+	nc.announce_interval = 600; /* live */
+	nc.io_backend = CONF_BACKEND_MMSG; /* live */
+	/* Every key that needs a restart differs, so the list above is all of them. */
+	assert_int_equal(conf_diff_restart_keys(&cur, &nc, names, sizeof(names)),
+			 (int)(sizeof(changed) / sizeof(changed[0])));
+	conf_keep_restart_keys(&cur, &nc);
+	assert_int_equal(conf_diff_restart_keys(&cur, &nc, names, sizeof(names)), 0);
+	assert_true(nc.listen4_enabled);
+	assert_int_equal(nc.huge_pages, CONF_HUGE_AUTO);
+	assert_int_equal(nc.announce_interval, 600);
+	assert_int_equal(nc.io_backend, CONF_BACKEND_MMSG);
+}
+
 static void test_diff_restart_keys(void **state)
 {
 	char names[256], small[12];
@@ -1285,6 +1326,7 @@ int main(void)
 		cmocka_unit_test(test_validate),
 		cmocka_unit_test(test_load_validates),
 		cmocka_unit_test(test_diff_restart_keys),
+		cmocka_unit_test(test_keep_restart_keys),
 		cmocka_unit_test(test_key_reload),
 		cmocka_unit_test(test_print_every_key_once),
 		cmocka_unit_test(test_print_values),
