@@ -48,13 +48,17 @@ struct peer {
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
-static uint64_t rnd(void)
+/* The splitmix64 finaliser: the generator and the info-hashes both use it. */
+static uint64_t mix64(uint64_t z)
 {
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+static uint64_t rnd(void)
+{
+	return mix64(rng_state += 0x9e3779b97f4a7c15ull);
 }
 
 static double rnd01(void)
@@ -93,14 +97,11 @@ static uint32_t zipf(const double *cdf, uint32_t n)
 	return lo;
 }
 
+/* Torrent t's info-hash: a fixed function of t, not of the generator's state. */
 static void hash_of(uint32_t t, uint8_t out[20])
 {
-	uint64_t s = rng_state;
-
-	rng_state = 0x1234567ull + t * 0x9e3779b97f4a7c15ull;
 	for (unsigned i = 0; i < 20; i += 4)
-		put32(out + i, (uint32_t)rnd());
-	rng_state = s;
+		put32(out + i, (uint32_t)mix64((t * 5ull + i / 4 + 1) * 0x9e3779b97f4a7c15ull));
 }
 
 static int cmp_double(const void *a, const void *b)
